@@ -1,0 +1,12 @@
+"""The engine: asyncio and the standard library only, never Textual or Rich.
+
+It owns every socket, task and child process (`SessionManager`), reports the
+whole TCP lifecycle as events (`tcpbench.engine.events`), and runs services.
+"""
+
+from tcpbench.engine.errors import ConnectError, ListenError, TcpBenchError
+from tcpbench.engine.manager import Listener, SessionManager
+from tcpbench.engine.session import Conduit, Session, SessionClosedError
+
+__all__ = ["Conduit", "ConnectError", "ListenError", "Listener", "Session", "SessionClosedError",
+           "SessionManager", "TcpBenchError"]

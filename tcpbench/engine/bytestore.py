@@ -1,0 +1,129 @@
+"""A bounded store of what crossed a connection, kept for display.
+
+The session counters count every byte exactly; this store only keeps the most
+recent `cap` bytes of payload, with lifecycle events interleaved, so a viewer can
+replay the conversation. Appending is O(1) amortised and does no formatting:
+it runs on the hot path of every received chunk.
+
+When the cap is exceeded, whole records are dropped from the front (a record
+larger than the whole cap keeps only its tail). Dropped bytes are counted so a
+viewer can say "N bytes no longer kept".
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterator
+
+from tcpbench.engine.events import Event
+
+RECEIVED = "rx"
+SENT = "tx"
+EVENT = "ev"
+
+DEFAULT_CAP = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One entry of the store. `data` is empty for lifecycle events."""
+
+    seq: int
+    """Position of this record among all records ever appended to this store."""
+    at: float
+    session: int
+    direction: str
+    """RECEIVED, SENT or EVENT."""
+    offset: int
+    """Stream offset of data[0] in its direction (0 for events)."""
+    data: bytes
+    event: Event | None = None
+
+
+class ByteStore:
+    """Bounded, append-only log of records. Not thread-safe (one event loop)."""
+
+    __slots__ = ("cap", "_records", "_kept_bytes", "dropped_bytes", "dropped_records", "next_seq")
+
+    def __init__(self, cap: int = DEFAULT_CAP) -> None:
+        if cap <= 0:
+            raise ValueError("cap must be positive")
+        self.cap = cap
+        self._records: deque[Record] = deque()
+        self._kept_bytes = 0
+        self.dropped_bytes = 0
+        self.dropped_records = 0
+        self.next_seq = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @property
+    def kept_bytes(self) -> int:
+        return self._kept_bytes
+
+    @property
+    def first_seq(self) -> int:
+        """Sequence number of the oldest record still kept (== next_seq when empty)."""
+        return self._records[0].seq if self._records else self.next_seq
+
+    def add_data(self, at: float, session: int, direction: str, offset: int, data: bytes) -> None:
+        if len(data) > self.cap:
+            cut = len(data) - self.cap
+            self.dropped_bytes += cut
+            offset += cut
+            data = data[cut:]
+        self._records.append(Record(self.next_seq, at, session, direction, offset, data))
+        self.next_seq += 1
+        self._kept_bytes += len(data)
+        if self._kept_bytes > self.cap:
+            self._trim()
+
+    def add_event(self, event: Event, session: int) -> None:
+        self._records.append(Record(self.next_seq, event.at, session, EVENT, 0, b"", event))
+        self.next_seq += 1
+        # Events cost no payload bytes but must not grow without bound either.
+        if len(self._records) > self.cap // 16 + 1024:
+            self._drop_oldest()
+
+    def _trim(self) -> None:
+        while self._kept_bytes > self.cap and self._records:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        record = self._records.popleft()
+        self._kept_bytes -= len(record.data)
+        self.dropped_bytes += len(record.data)
+        self.dropped_records += 1
+
+    def since(self, seq: int) -> Iterator[Record]:
+        """Records with `record.seq >= seq`, oldest first."""
+        records = self._records
+        if not records:
+            return iter(())
+        start = max(0, seq - records[0].seq)
+        if start == 0:
+            return iter(records)
+        if start >= len(records):
+            return iter(())
+        # deque indexing is O(n) from the nearer end; islice from the right end
+        # costs the same, so iterate from the tail when the wanted part is short.
+        tail = len(records) - start
+        if tail < start:
+            items = []
+            for i in range(1, tail + 1):
+                items.append(records[-i])
+            items.reverse()
+            return iter(items)
+        from itertools import islice
+
+        return islice(records, start, None)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._records)
+
+    def clear(self) -> None:
+        """Forget what is kept (counted as dropped); sequence numbers keep growing."""
+        while self._records:
+            self._drop_oldest()

@@ -1,0 +1,256 @@
+"""Lifecycle events of the engine: frozen dataclasses, named in the past tense.
+
+Subscribers receive them synchronously from the engine's callbacks (see
+`SessionManager.subscribe`), so they must be cheap: count, append, mark dirty.
+Every event carries `at`, a `time.monotonic()` reading, and `kind`, a short
+stable name used by the JSON Lines output of the CLI.
+
+Each event also knows how to explain itself in one line of plain English
+(`explain()`): tcpbench is used to *learn* TCP, so "peer sent FIN" comes with
+what that means for the person watching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+Address = tuple[str, int]
+
+
+def format_address(address: Address | None) -> str:
+    """`host:port`, with IPv6 hosts in brackets; `-` when unknown."""
+    if not address:
+        return "-"
+    host, port = address[0], address[1]
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of every engine event."""
+
+    at: float
+    kind: ClassVar[str] = "event"
+
+    def explain(self) -> str:
+        """A one-line explanation of what the event means in TCP terms."""
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: `event` first, bytes as their length only."""
+        out: dict[str, Any] = {"event": self.kind}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bytes):
+                continue
+            if isinstance(value, tuple) and len(value) == 2 and field.name.endswith(
+                ("peer", "local", "address")
+            ):
+                value = format_address(value)
+            out[field.name] = value
+        return out
+
+
+# --- listeners -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerStarted(Event):
+    listener: int
+    service: str
+    address: Address
+    kind: ClassVar[str] = "listener_started"
+
+    def explain(self) -> str:
+        return f"listening: the kernel now completes handshakes on {format_address(self.address)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerStopped(Event):
+    listener: int
+    service: str
+    address: Address
+    kind: ClassVar[str] = "listener_stopped"
+
+    def explain(self) -> str:
+        return "stopped listening: new SYNs to this port are now answered with RST (refused)"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerFailed(Event):
+    service: str
+    host: str
+    port: int
+    reason: str
+    message: str
+    kind: ClassVar[str] = "listener_failed"
+
+    def explain(self) -> str:
+        return self.message
+
+
+# --- sessions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened(Event):
+    session: int
+    local: Address
+    peer: Address
+    listener: int | None
+    """The listener that accepted it, or None for a client session we opened."""
+    kind: ClassVar[str] = "opened"
+
+    @property
+    def origin(self) -> str:
+        return "client" if self.listener is None else f"listener {self.listener}"
+
+    def explain(self) -> str:
+        if self.listener is None:
+            return "connected: our SYN was answered with SYN-ACK; the three-way handshake is done"
+        return "accepted: a peer completed the three-way handshake with our listener"
+
+
+@dataclass(frozen=True, slots=True)
+class BytesReceived(Event):
+    session: int
+    offset: int
+    """Stream offset of the first byte of `data` in the received direction."""
+    data: bytes
+    kind: ClassVar[str] = "received"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, "at": self.at, "session": self.session,
+                "offset": self.offset, "size": len(self.data)}
+
+
+@dataclass(frozen=True, slots=True)
+class BytesSent(Event):
+    session: int
+    offset: int
+    """Stream offset of the first byte of `data` in the sent direction."""
+    data: bytes
+    kind: ClassVar[str] = "sent"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, "at": self.at, "session": self.session,
+                "offset": self.offset, "size": len(self.data)}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerHalfClosed(Event):
+    session: int
+    kind: ClassVar[str] = "peer_fin"
+
+    def explain(self) -> str:
+        return "peer sent FIN: it will send nothing more, but still reads; you can keep sending"
+
+
+@dataclass(frozen=True, slots=True)
+class WeHalfClosed(Event):
+    session: int
+    kind: ClassVar[str] = "our_fin"
+
+    def explain(self) -> str:
+        return "we sent FIN: we will send nothing more, but we still read what the peer sends"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed(Event):
+    session: int
+    closed_by: str
+    """'peer' when the peer's FIN came first, 'us' when ours did."""
+    bytes_in: int
+    bytes_out: int
+    kind: ClassVar[str] = "closed"
+
+    def explain(self) -> str:
+        if self.closed_by == "peer":
+            return "closed: the peer sent FIN first, then we closed our side; an orderly close"
+        return "closed: we sent FIN first and the peer closed too (or we stopped waiting); an orderly close, no RST"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReset(Event):
+    session: int
+    bytes_in: int
+    bytes_out: int
+    message: str
+    kind: ClassVar[str] = "reset"
+
+    def explain(self) -> str:
+        return ("reset by peer: it sent RST, so the connection died at once and unread or "
+                "in-flight data was thrown away")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAborted(Event):
+    session: int
+    bytes_in: int
+    bytes_out: int
+    reason: str
+    kind: ClassVar[str] = "aborted"
+
+    def explain(self) -> str:
+        return "aborted by us: we sent RST (SO_LINGER 0); the peer sees 'connection reset'"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimedOut(Event):
+    session: int
+    idle_seconds: float
+    kind: ClassVar[str] = "timed_out"
+
+    def explain(self) -> str:
+        return f"timed out: nothing happened for {self.idle_seconds:g} s, so we are closing it"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed(Event):
+    session: int
+    host: str
+    port: int
+    reason: str
+    """One of the `tcpbench.engine.errors.ConnectFailure` reasons."""
+    message: str
+    """The OS message (strerror), or a resolver message."""
+    kind: ClassVar[str] = "connect_failed"
+
+    def explain(self) -> str:
+        from tcpbench.engine.errors import explain_reason
+
+        return explain_reason(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceNoted(Event):
+    """Something a service wants the operator to see: an HTTP access-log line,
+    a chat message, a child's stderr. `fields` carries the structured form."""
+
+    session: int | None
+    listener: int | None
+    topic: str
+    text: str
+    fields: tuple[tuple[str, Any], ...] = ()
+    kind: ClassVar[str] = "note"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.topic, "at": self.at, "session": self.session,
+                               "listener": self.listener, "text": self.text}
+        out.update(dict(self.fields))
+        return out
+
+
+TERMINAL_EVENTS = (SessionClosed, SessionReset, SessionAborted)

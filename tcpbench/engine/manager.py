@@ -1,0 +1,438 @@
+"""The SessionManager: the one owner of every listener, session, task and child process.
+
+Everything the UI and the CLI do goes through it: start and stop listeners, open
+client sessions, send, half-close, close, abort, and subscribe to events. It
+never imports Textual or Rich; the UI reads its state on a timer.
+
+asyncio's `Server.close()` leaves accepted connections open (before Python
+3.13), so the manager keeps its own registry of sessions and closes them itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Coroutine
+
+from tcpbench.engine import events as ev
+from tcpbench.engine.bytestore import DEFAULT_CAP
+from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
+from tcpbench.engine.session import Session
+from tcpbench.services.base import Note, Service
+
+log = logging.getLogger("tcpbench.engine")
+
+LISTEN_BACKLOG = 4096
+"""asyncio's default of 100 loses hundreds of a 10,000-connect burst to SYN
+retransmits; 4,096 accepts them all in under half a second (measured)."""
+
+DEFAULT_LINGER = 2.0
+TICK_SECONDS = 0.25
+
+Subscriber = Callable[[ev.Event], None]
+
+
+@dataclass
+class Listener:
+    """A listening socket and the service that answers its connections."""
+
+    id: int
+    service: Service
+    address: tuple[str, int]
+    server: asyncio.Server
+    idle_timeout: float | None = None
+    sessions: set[int] = field(default_factory=set)
+    accepted: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    state: str = "listening"
+    started_at: float = field(default_factory=time.monotonic)
+    dirty: bool = True
+
+    @property
+    def service_name(self) -> str:
+        return self.service.name
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+
+class SessionManager:
+    """Owns listeners, sessions and their tasks on one event loop.
+
+    Resource handling: every socket, task and child process the engine creates is
+    registered here. `aclose()` stops listeners, closes sessions (gracefully, then
+    by RST after a bound), cancels handler tasks and waits for them; use the
+    manager as an async context manager so that happens on every exit path.
+
+    Errors: `start_listener` raises `ListenError` and `open_session` raises
+    `ConnectError`, each with a one-line message for a person; both also emit a
+    failure event. Bugs in services are logged and end only the affected session.
+    """
+
+    def __init__(self, *, store_cap: int = DEFAULT_CAP, linger: float = DEFAULT_LINGER,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.store_cap = store_cap
+        self.linger = linger
+        self.listeners: dict[int, Listener] = {}
+        self.sessions: dict[int, Session] = {}
+        """Live sessions (opened, not yet ended)."""
+        self.history: dict[int, Session] = {}
+        """Every session ever opened, ended ones included (the UI shows how each ended)."""
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._subscribers: list[Subscriber] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._next_listener = 1
+        self._next_session = 1
+        self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
+        self.bug_count = 0
+
+    async def __aenter__(self) -> SessionManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- events -----------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(event)` synchronously for every event; returns an unsubscribe.
+
+        The callback runs inside engine callbacks: keep it O(1) and never await.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: ev.Event, session: Session | None = None) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", event.kind)
+
+    def _note(self, note: Note, listener_id: int | None) -> None:
+        event = ev.ServiceNoted(time.monotonic(), note.session, listener_id, note.topic, note.text,
+                                note.fields)
+        session = self.sessions.get(note.session) if note.session is not None else None
+        if session is not None:
+            session.store.add_event(event, session.id)
+        self._emit(event)
+
+    def _report_bug(self, session: Session | None, where: str = "") -> None:
+        self.bug_count += 1
+        text = traceback.format_exc(limit=6)
+        log.error("tcpbench bug%s: %s", f" in {where}" if where else "", text)
+        self._note(Note(f"internal error{(' in ' + where) if where else ''}: "
+                        f"{text.strip().splitlines()[-1]}",
+                        session.id if session else None, "error"), session.listener_id if session else None)
+
+    # --- listeners ----------------------------------------------------------------
+
+    async def start_listener(self, service: Service, host: str = "127.0.0.1", port: int = 0, *,
+                             idle_timeout: float | None = None) -> Listener:
+        """Listen on HOST:PORT and answer each connection with `service`.
+
+        Returns once the socket listens, with the real address (`port=0` picks a
+        free port). `host="::"` listens on IPv6 and IPv4 (dual-stack); `0.0.0.0`
+        on every IPv4 address.
+
+        Resource handling: the listening socket belongs to the manager until
+        `stop_listener` or `aclose`.
+
+        Errors: `ListenError` (port in use, permission denied, unknown host, an
+        address not on this machine), after a `ListenerFailed` event.
+        """
+        if not 0 <= port <= 65535:
+            raise ListenError(host, port, "port", f"port {port} is out of range (0-65535)")
+        try:
+            sock = await self._bind(host, port)
+        except (OSError, socket.gaierror) as exc:
+            error = classify_bind_error(exc, host, port)
+            self._emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
+            raise error from None
+        listener_id = self._next_listener
+        self._next_listener += 1
+        store_cap = self.store_cap
+
+        def factory() -> Session:
+            session_id = self._take_session_id()
+            return Session(self, session_id, service, listener_id, store_cap)
+
+        server = await self.loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
+        address = _short(sock.getsockname())
+        listener = Listener(listener_id, service, address, server, idle_timeout)
+        self.listeners[listener_id] = listener
+        self._ensure_ticker()
+        self._emit(ev.ListenerStarted(time.monotonic(), listener_id, service.name, address))
+        return listener
+
+    async def _bind(self, host: str, port: int) -> socket.socket:
+        infos = await self.loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                            flags=socket.AI_PASSIVE)
+        if not infos:
+            raise socket.gaierror(socket.EAI_NONAME, "no address")
+        family, socktype, proto, _, sockaddr = infos[0]
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # "::" means every address, IPv4 included; asyncio would set V6ONLY.
+                dual = host in ("::", "")
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
+            sock.bind(sockaddr)
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def stop_listener(self, listener_id: int, *, close_sessions: bool = True) -> None:
+        """Stop accepting; close the listener's sessions gracefully. Unknown ids are ignored."""
+        listener = self.listeners.pop(listener_id, None)
+        if listener is None:
+            return
+        listener.state = "stopped"
+        listener.server.close()
+        if close_sessions:
+            sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
+            for session in sessions:
+                session.close()
+            await self._wait_sessions(sessions, self.linger + 1.0)
+        try:
+            await asyncio.wait_for(listener.server.wait_closed(), 1.0)
+        except TimeoutError:
+            pass
+        self._emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name, listener.address))
+
+    # --- client sessions -------------------------------------------------------------
+
+    async def open_session(self, host: str, port: int, *, timeout: float = 10.0,
+                           service: Service | None = None) -> Session:
+        """Connect to HOST:PORT; return the open session.
+
+        Every address the name resolves to is tried in order within `timeout`;
+        the failure reported is the first one's (usually the most telling).
+
+        Resource handling: the session belongs to the manager; close it with
+        `session.close()` or let `aclose` do it.
+
+        Errors: `ConnectError` with `reason` refused, timed_out, host_unreachable,
+        network_unreachable, name_not_resolved or other, after a `ConnectFailed`.
+        """
+        session_id = self._take_session_id()
+        deadline = self.loop.time() + timeout
+        first_error: BaseException | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                for family, socktype, proto, _, sockaddr in infos:
+                    sock = socket.socket(family, socktype, proto)
+                    try:
+                        sock.setblocking(False)
+                        await self.loop.sock_connect(sock, sockaddr)
+                    except OSError as exc:
+                        sock.close()
+                        first_error = first_error or exc
+                        continue
+                    except BaseException:
+                        sock.close()
+                        raise
+                    session = Session(self, session_id, service, None, self.store_cap)
+                    try:
+                        await self.loop.create_connection(lambda: session, sock=sock)
+                    except BaseException:
+                        sock.close()
+                        raise
+                    return session
+        except TimeoutError as exc:
+            first_error = first_error or exc
+        except socket.gaierror as exc:
+            first_error = exc
+        if first_error is None:
+            first_error = OSError("no address to connect to")
+        reason, message = classify_connect_error(first_error)
+        self._emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
+        raise ConnectError(host, port, reason, message)
+
+    # --- operating on sessions ----------------------------------------------------------
+
+    def session(self, session_id: int) -> Session:
+        """A live or ended session by id. Errors: KeyError for an unknown id."""
+        return self.history[session_id]
+
+    def operator_input(self, listener_id: int, data: bytes) -> None:
+        """The operator typed into a listener: its service decides what happens."""
+        listener = self.listeners[listener_id]
+        effects = listener.service.operator_input(data, time.monotonic())
+        self._apply_listener_effects(listener, effects)
+
+    def _apply_listener_effects(self, listener: Listener, effects: list[Any]) -> None:
+        for effect in effects:
+            if isinstance(effect, Note):
+                self._note(effect, listener.id)
+                continue
+            target = self.sessions.get(effect.session)
+            if target is not None:
+                target._apply([effect])
+
+    # --- registry ---------------------------------------------------------------------
+
+    def _take_session_id(self) -> int:
+        session_id = self._next_session
+        self._next_session += 1
+        return session_id
+
+    def _register(self, session: Session) -> None:
+        self.sessions[session.id] = session
+        self.history[session.id] = session
+        if session.listener_id is not None:
+            listener = self.listeners.get(session.listener_id)
+            if listener is not None:
+                listener.sessions.add(session.id)
+                listener.accepted += 1
+                listener.dirty = True
+                if self._closed or listener.state != "listening":
+                    self.loop.call_soon(session.abort, "the listener was stopped")
+
+    def _unregister(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        if session.listener_id is not None:
+            listener = self.listeners.get(session.listener_id)
+            if listener is not None:
+                listener.sessions.discard(session.id)
+                listener.bytes_in += session.bytes_in
+                listener.bytes_out += session.bytes_out
+                listener.dirty = True
+
+    def listener_totals(self, listener: Listener) -> tuple[int, int]:
+        """Exact (bytes_in, bytes_out) of a listener: ended sessions plus live ones."""
+        live_in = live_out = 0
+        for session_id in listener.sessions:
+            session = self.sessions.get(session_id)
+            if session is not None:
+                live_in += session.bytes_in
+                live_out += session.bytes_out
+        return listener.bytes_in + live_in, listener.bytes_out + live_out
+
+    def _spawn_handler(self, session: Session) -> None:
+        handler = session.service.handler if session.service is not None else None
+        assert handler is not None and session.conduit is not None
+        self.spawn(self._run_handler(session, handler(session.conduit)), name=f"session-{session.id}")
+
+    async def _run_handler(self, session: Session, coro: Coroutine[Any, Any, None]) -> None:
+        # The wrapper's finally always ends the session: a handler can never leak a socket.
+        try:
+            await coro
+        except asyncio.CancelledError:
+            session.abort("stopped")
+            raise
+        except ConnectionError:
+            pass
+        except Exception:
+            self._report_bug(session, f"the {session.service.name if session.service else ''} handler")
+            session.abort("internal error in the service")
+        finally:
+            if not session.is_finished:
+                session.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+        """Run a task the manager owns: cancelled and awaited by `aclose`."""
+        task = self.loop.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- timers -------------------------------------------------------------------------
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = self.loop.create_task(self._tick_forever(), name="tcpbench-ticker")
+
+    async def _tick_forever(self) -> None:
+        while self.listeners:
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            for listener in list(self.listeners.values()):
+                service = listener.service
+                if service.tick_interval is not None:
+                    try:
+                        effects = service.tick(now)
+                    except Exception:
+                        self._report_bug(None, f"{service.name} tick")
+                        continue
+                    if effects:
+                        self._apply_listener_effects(listener, effects)
+                if listener.idle_timeout:
+                    for session_id in list(listener.sessions):
+                        session = self.sessions.get(session_id)
+                        if session is not None and now - session.last_activity > listener.idle_timeout:
+                            session.time_out(listener.idle_timeout)
+
+    # --- shutdown ------------------------------------------------------------------------
+
+    async def _wait_sessions(self, sessions: list[Session], timeout: float) -> None:
+        pending = [s.closed_future for s in sessions if not s.closed_future.done()]
+        if not pending:
+            return
+        done, not_done = await asyncio.wait(pending, timeout=timeout)
+        for session in sessions:
+            if not session.closed_future.done():
+                session.abort("did not close in time")
+        if not_done:
+            await asyncio.wait(not_done, timeout=1.0)
+
+    async def aclose(self, *, graceful: bool = True) -> None:
+        """Stop everything the manager owns and wait for it (bounded).
+
+        Graceful: listeners stop, sessions get FIN and a short drain, handler
+        tasks are cancelled, then anything left is aborted with RST.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for listener in list(self.listeners.values()):
+            listener.server.close()
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            if graceful:
+                session.close(linger=min(self.linger, 1.0))
+            else:
+                session.abort("tcpbench is shutting down")
+        await self._wait_sessions(sessions, min(self.linger, 1.0) + 0.5)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        for listener in list(self.listeners.values()):
+            self.listeners.pop(listener.id, None)
+            listener.state = "stopped"
+            self._emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
+                                          listener.address))
+            try:
+                await asyncio.wait_for(listener.server.wait_closed(), 1.0)
+            except TimeoutError:
+                pass
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+
+
+def _short(address: Any) -> tuple[str, int]:
+    return (address[0], int(address[1]))

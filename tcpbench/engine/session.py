@@ -1,0 +1,522 @@
+"""One TCP connection: its protocol callbacks, counters, lifecycle and flow control.
+
+A `Session` is an `asyncio.BufferedProtocol`. Protocol callbacks are the fastest
+path asyncio has (a bare Protocol echo runs ~3x a StreamReader/StreamWriter one),
+and the buffered variant lets us bound every read to `READ_SIZE` bytes.
+
+The hot path (`buffer_updated`) does O(1) work: count, keep for display, tell
+subscribers, hand to the service. No formatting, no task, no queue hop.
+
+Lifecycle, as the engine reports it:
+
+    opened -> [peer FIN] -> [our FIN] -> closed (by whoever sent FIN first)
+           -> reset by peer (RST)      -> aborted by us (we sent RST)
+
+A graceful close never makes the kernel send RST: after our last byte we send
+FIN (`write_eof`) and keep reading, discarding the peer's bytes from the
+service's view, until the peer's FIN or `linger` seconds; only then is the socket
+closed. Closing a socket with unread input is what makes the kernel reset it
+(the reason netcat-as-web-server breaks Chrome).
+
+Sessions whose service has a `handler` expose a `Conduit` instead: an async
+read/write API whose `write` waits while the peer is slow and whose reader
+pauses the socket while the handler is slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from tcpbench.engine import events as ev
+from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
+from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, Service
+
+if TYPE_CHECKING:
+    from tcpbench.engine.manager import SessionManager
+
+READ_SIZE = 64 * 1024
+CONDUIT_QUEUE_LIMIT = 256 * 1024
+
+CONNECTING = "connecting"
+OPEN = "open"
+PEER_FIN = "half-closed by peer"
+OUR_FIN = "half-closed by us"
+CLOSING = "closing"
+CLOSED = "closed"
+RESET = "reset"
+ABORTED = "aborted"
+FAILED = "failed"
+
+FINAL_STATES = (CLOSED, RESET, ABORTED, FAILED)
+
+
+class Session(asyncio.BufferedProtocol):
+    """A connection the engine owns, accepted by a listener or opened as a client.
+
+    Resource handling: the session owns its transport. Whatever path ends it
+    (close, abort, reset, manager shutdown), the transport is closed exactly once
+    and `closed_future` resolves; the manager's registry forgets it then.
+
+    Errors: methods called on a finished session are no-ops; `send` on a session
+    that already sent FIN raises `SessionClosedError`.
+    """
+
+    def __init__(self, manager: SessionManager, session_id: int, service: Service | None,
+                 listener_id: int | None, store_cap: int) -> None:
+        self.manager = manager
+        self.id = session_id
+        self.service = service
+        self.listener_id = listener_id
+        self.store = ByteStore(store_cap)
+        self.transport: asyncio.Transport | None = None
+        self.local: tuple[str, int] = ("", 0)
+        self.peer: tuple[str, int] = ("", 0)
+        self.state = CONNECTING
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.peer_fin = False
+        self.our_fin = False
+        self.closed_by: str | None = None
+        self.opened_at = time.monotonic()
+        self.ended_at: float | None = None
+        self.last_activity = self.opened_at
+        self.end_reason = ""
+        self.closed_future: asyncio.Future[None] = manager.loop.create_future()
+        self.dirty = True
+        """Set on every change; the UI clears it after it redrew this session."""
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._draining = False
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._read_pauses: set[str] = set()
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.conduit: Conduit | None = None
+        if service is not None and service.handler is not None:
+            self.conduit = Conduit(self)
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def origin(self) -> str:
+        return "client" if self.listener_id is None else f"listener {self.listener_id}"
+
+    @property
+    def write_buffer_size(self) -> int:
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport and not transport.is_closing() else 0
+
+    def _set_state(self) -> None:
+        if self.is_finished:
+            return
+        if self._draining:
+            self.state = CLOSING
+        elif self.peer_fin and self.our_fin:
+            self.state = CLOSING
+        elif self.peer_fin:
+            self.state = PEER_FIN
+        elif self.our_fin:
+            self.state = OUR_FIN
+        else:
+            self.state = OPEN
+        self.dirty = True
+
+    def _emit(self, event: ev.Event) -> None:
+        self.store.add_event(event, self.id)
+        self.manager._emit(event, self)
+
+    # --- asyncio protocol callbacks -------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        self.local = _short_address(transport.get_extra_info("sockname"))
+        self.peer = _short_address(transport.get_extra_info("peername"))
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.state = OPEN
+        self.opened_at = self.last_activity = time.monotonic()
+        self.manager._register(self)
+        self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
+        if self.conduit is not None:
+            self.manager._spawn_handler(self)
+        elif self.service is not None:
+            self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self._view[:nbytes])
+        now = time.monotonic()
+        offset = self.bytes_in
+        self.bytes_in = offset + nbytes
+        self.last_activity = now
+        self.dirty = True
+        self.store.add_data(now, self.id, RECEIVED, offset, data)
+        manager = self.manager
+        manager.bytes_in += nbytes
+        if manager._subscribers:
+            manager._emit(ev.BytesReceived(now, self.id, offset, data), self)
+        if self._draining:
+            return
+        if self.conduit is not None:
+            self.conduit._feed(data)
+        elif self.service is not None:
+            effects = self.service.data_received(self.id, data, now)
+            if effects:
+                self._apply(effects)
+
+    def eof_received(self) -> bool:
+        now = time.monotonic()
+        self.peer_fin = True
+        self.last_activity = now
+        if self.closed_by is None and not self.our_fin:
+            self.closed_by = "peer"
+        self._set_state()
+        self._emit(ev.PeerHalfClosed(now, self.id))
+        if self._draining:
+            self._finish_close()
+            return True
+        if self.conduit is not None:
+            self.conduit._feed(b"")
+        elif self.service is not None:
+            self._apply(self.service.peer_half_closed(self.id, now))
+        if self.our_fin and not self.is_finished and self.transport is not None and not self._draining:
+            # Both directions are done: nothing more can happen on this connection.
+            self._finish_close()
+        # Returning True keeps the transport open: we may still send (half-close).
+        return True
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        service = self.service
+        if self.conduit is None and service is not None and service.backlog_limit is None:
+            self.pause_reading("backpressure")
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self.resume_reading("backpressure")
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        now = time.monotonic()
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+            self._linger_handle = None
+        if not self.is_finished:
+            if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+                self.state = RESET
+                self.end_reason = str(exc) or "connection reset by peer"
+                self._emit(ev.SessionReset(now, self.id, self.bytes_in, self.bytes_out, self.end_reason))
+            elif exc is not None:
+                self.state = RESET
+                self.end_reason = f"{type(exc).__name__}: {exc}"
+                self._emit(ev.SessionReset(now, self.id, self.bytes_in, self.bytes_out, self.end_reason))
+            else:
+                self.state = CLOSED
+                self.closed_by = self.closed_by or "peer"
+                self._emit(ev.SessionClosed(now, self.id, self.closed_by, self.bytes_in, self.bytes_out))
+        self.ended_at = now
+        self.dirty = True
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(SessionClosedError(f"session {self.id} is {self.state}"))
+        if self.conduit is not None:
+            self.conduit._feed(b"")
+        if self.service is not None and self.conduit is None:
+            try:
+                self._apply(self.service.session_closed(self.id, now))
+            except Exception:  # a buggy service must not keep the session registered
+                self.manager._report_bug(self)
+        self.manager._unregister(self)
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+
+    # --- actions -----------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes to the peer. Counted as sent when handed to the transport.
+
+        Errors: `SessionClosedError` if we already sent FIN or the session ended.
+        """
+        if not data:
+            return
+        transport = self.transport
+        if self.our_fin or self.is_finished or transport is None or transport.is_closing():
+            raise SessionClosedError(f"session {self.id} can no longer send (it is {self.state})")
+        now = time.monotonic()
+        offset = self.bytes_out
+        self.bytes_out = offset + len(data)
+        self.last_activity = now
+        self.dirty = True
+        self.store.add_data(now, self.id, SENT, offset, data)
+        manager = self.manager
+        manager.bytes_out += len(data)
+        if manager._subscribers:
+            manager._emit(ev.BytesSent(now, self.id, offset, data), self)
+        transport.write(data)
+        limit = self.service.backlog_limit if self.service is not None else None
+        if limit is not None and transport.get_write_buffer_size() > limit and self.service is not None:
+            self._apply(self.service.backlog_exceeded(self.id, now))
+
+    def half_close(self) -> None:
+        """Send FIN once queued bytes are out; keep reading. No-op if already done."""
+        transport = self.transport
+        if self.our_fin or self.is_finished or transport is None or transport.is_closing():
+            return
+        self.our_fin = True
+        if self.closed_by is None and not self.peer_fin:
+            self.closed_by = "us"
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError):
+            pass
+        self._set_state()
+        self._emit(ev.WeHalfClosed(time.monotonic(), self.id))
+        if self.peer_fin and not self._draining:
+            self._finish_close()
+
+    def close(self, linger: float | None = None) -> None:
+        """Graceful close: FIN after queued bytes, then drain the peer's input
+        until its FIN or `linger` seconds (default: the manager's), then close.
+
+        Never sends RST unless the peer keeps sending past the linger time.
+        """
+        transport = self.transport
+        if self.is_finished or transport is None:
+            return
+        if transport.is_closing():
+            return
+        self.half_close()
+        if self.peer_fin:
+            self._finish_close()
+            return
+        self._draining = True
+        self._set_state()
+        # Reading must go on (even if paused for backpressure) or the peer's
+        # unread bytes would make the kernel answer with RST.
+        self._read_pauses.clear()
+        try:
+            transport.resume_reading()
+        except RuntimeError:
+            pass
+        delay = self.manager.linger if linger is None else linger
+        self._linger_handle = self.manager.loop.call_later(delay, self._finish_close)
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        """Close at once with RST (SO_LINGER 0): unsent data is discarded."""
+        transport = self.transport
+        if self.is_finished or transport is None:
+            return
+        now = time.monotonic()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.state = ABORTED
+        self.end_reason = reason
+        self._emit(ev.SessionAborted(now, self.id, self.bytes_in, self.bytes_out, reason))
+        transport.abort()
+
+    def time_out(self, idle_seconds: float) -> None:
+        """The idle timeout fired: report it, then close gracefully."""
+        if self.is_finished:
+            return
+        self._emit(ev.SessionTimedOut(time.monotonic(), self.id, idle_seconds))
+        self.end_reason = "idle timeout"
+        self.close()
+
+    def pause_reading(self, reason: str = "operator") -> None:
+        """Stop reading from the socket (the peer's sends then block on TCP flow control)."""
+        if reason in self._read_pauses or self.transport is None or self._draining:
+            return
+        self._read_pauses.add(reason)
+        if len(self._read_pauses) == 1 and not self.transport.is_closing():
+            try:
+                self.transport.pause_reading()
+            except RuntimeError:
+                pass
+
+    def resume_reading(self, reason: str = "operator") -> None:
+        if reason not in self._read_pauses:
+            return
+        self._read_pauses.discard(reason)
+        if not self._read_pauses and self.transport is not None and not self.transport.is_closing():
+            try:
+                self.transport.resume_reading()
+            except RuntimeError:
+                pass
+
+    async def drained(self) -> None:
+        """Wait until the send buffer is below the low-water mark.
+
+        Errors: `SessionClosedError` if the session ends while waiting.
+        """
+        if self.is_finished:
+            raise SessionClosedError(f"session {self.id} is {self.state}")
+        if not self._write_paused:
+            return
+        waiter = self.manager.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    # --- internals --------------------------------------------------------------
+
+    def _finish_close(self) -> None:
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+            self._linger_handle = None
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.state = CLOSING
+            transport.close()
+
+    def _apply(self, effects: list[Effect]) -> None:
+        manager = self.manager
+        for effect in effects:
+            target = self if getattr(effect, "session", None) in (self.id, None) else manager.sessions.get(
+                effect.session)  # type: ignore[union-attr]
+            if isinstance(effect, Send):
+                if target is not None and not target.our_fin and not target.is_finished:
+                    try:
+                        target.send(effect.data)
+                    except SessionClosedError:
+                        pass
+            elif isinstance(effect, Note):
+                manager._note(effect, self.listener_id)
+            elif target is None:
+                continue
+            elif isinstance(effect, Close):
+                target.close()
+            elif isinstance(effect, HalfClose):
+                target.half_close()
+            elif isinstance(effect, Abort):
+                target.abort(effect.reason)
+
+    def summary(self) -> dict[str, Any]:
+        return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),
+                "peer": ev.format_address(self.peer), "origin": self.origin,
+                "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
+
+
+class SessionClosedError(ConnectionError):
+    """The session can no longer do what was asked (it sent FIN, or it ended)."""
+
+
+class Conduit:
+    """The async face of a session, for services with a `handler`.
+
+    `read()` returns the next chunk, `b""` at the peer's FIN or when the session
+    ended. `write()` waits while the peer reads slowly. When the handler reads
+    slowly, the socket stops being read once `CONDUIT_QUEUE_LIMIT` bytes wait.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._chunks: deque[bytes] = deque()
+        self._queued = 0
+        self._eof = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def id(self) -> int:
+        return self.session.id
+
+    @property
+    def manager(self) -> SessionManager:
+        return self.session.manager
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        return self.session.peer
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return self.session.local
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self._queued += len(data)
+            if self._queued > CONDUIT_QUEUE_LIMIT:
+                self.session.pause_reading("handler")
+        else:
+            self._eof = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def read(self) -> bytes:
+        while not self._chunks:
+            if self._eof:
+                return b""
+            self._waiter = self.session.manager.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._chunks.popleft()
+        self._queued -= len(data)
+        if self._queued <= CONDUIT_QUEUE_LIMIT // 2:
+            self.session.resume_reading("handler")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        """Send and wait for the buffer to drain below the high-water mark.
+
+        Errors: `SessionClosedError` when the session can no longer send.
+        """
+        self.session.send(data)
+        await self.session.drained()
+
+    def half_close(self) -> None:
+        self.session.half_close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def abort(self, reason: str = "aborted by the service") -> None:
+        self.session.abort(reason)
+
+    def note(self, text: str, topic: str = "note", **fields: Any) -> None:
+        self.session.manager._note(Note(text, self.session.id, topic, tuple(fields.items())),
+                                   self.session.listener_id)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.is_finished
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self.session.closed_future)
+
+
+def _short_address(address: Any) -> tuple[str, int]:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        if isinstance(host, str) and host.startswith("::ffff:") and "." in host:
+            host = host[7:]  # an IPv4 peer on a dual-stack socket
+        return (host, int(address[1]))
+    return ("", 0)
+
+
+Callback = Callable[[ev.Event], None]

@@ -1,0 +1,91 @@
+"""Bytes from the network made safe to show: printable ASCII, one character per cell.
+
+Terminals act on ESC, OSC and C1 bytes, and Textual/Rich pass them through;
+markup parsers act on `[...]`. So every byte a peer controls (payloads, chat
+nicknames, HTTP paths, banners, host names) goes through `escape_bytes` or
+`escape_text` before it reaches a screen, and is then shown through a path with
+no markup parser. Printable ASCII stays itself; `\\n \\r \\t \\e \\0 \\\\` and `\\xNN`
+stand for the rest, so nothing is lost and nothing is hidden.
+"""
+
+from __future__ import annotations
+
+_NAMED = {0x00: "\\0", 0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x1B: "\\e", 0x5C: "\\\\"}
+BYTE_TO_TEXT: tuple[str, ...] = tuple(
+    _NAMED.get(b, chr(b) if 0x20 <= b <= 0x7E else f"\\x{b:02x}") for b in range(256)
+)
+_TRANSLATE = {b: BYTE_TO_TEXT[b] for b in range(256) if BYTE_TO_TEXT[b] != chr(b)}
+_HEX_ASCII = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
+
+
+def escape_bytes(data: bytes) -> str:
+    """Every byte as printable ASCII (lossless: `unescape_bytes` reverses it)."""
+    return data.decode("latin-1").translate(_TRANSLATE)
+
+
+def escape_text(text: str) -> str:
+    """A str from a peer (a decoded name, a path) as printable ASCII."""
+    return escape_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def text_lines(data: bytes, *, max_line: int = 4096) -> list[str]:
+    """Split on LF (kept visible as a trailing `\\n`), escape, and cut very long lines."""
+    out: list[str] = []
+    start = 0
+    size = len(data)
+    while start < size:
+        end = data.find(b"\n", start, start + max_line)
+        if end == -1:
+            end = min(size, start + max_line)
+        else:
+            end += 1
+        out.append(escape_bytes(data[start:end]))
+        start = end
+    return out
+
+
+def hexdump_row(offset: int, row: bytes) -> str:
+    """`offset  hex bytes  |ascii|`: 77 characters for a full 16-byte row."""
+    return (f"{offset:08x}  {row.hex(' '):<47}  "
+            f"|{row.translate(_HEX_ASCII).decode('ascii'):<16}|")
+
+
+_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "e": b"\x1b", "0": b"\x00", "\\": b"\\"}
+
+
+class EscapeError(ValueError):
+    """A bad escape in operator input; `str()` says which."""
+
+
+def unescape_bytes(text: str) -> bytes:
+    """Operator input to bytes: `\\n \\r \\t \\e \\0 \\\\ \\xNN` are escapes, the rest UTF-8."""
+    out = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch != "\\":
+            j = text.find("\\", i)
+            if j == -1:
+                j = n
+            out += text[i:j].encode("utf-8")
+            i = j
+            continue
+        if i + 1 >= n:
+            raise EscapeError("a lone backslash at the end (write \\\\ for a backslash)")
+        code = text[i + 1]
+        if code in _ESCAPES:
+            out += _ESCAPES[code]
+            i += 2
+        elif code == "x":
+            digits = text[i + 2:i + 4]
+            try:
+                if len(digits) != 2:
+                    raise ValueError
+                out.append(int(digits, 16))
+            except ValueError:
+                raise EscapeError(f"bad escape \\x{digits}: write two hex digits, e.g. \\x0d") from None
+            i += 4
+        else:
+            raise EscapeError(f"unknown escape \\{escape_text(code)} (known: \\n \\r \\t \\e \\0 \\\\ \\xNN)")
+    return bytes(out)
