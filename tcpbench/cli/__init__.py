@@ -1,0 +1,104 @@
+"""The command line: `tcpbench` (the UI) and the headless subcommands.
+
+Headless subcommands run on the same engine as the UI, so every capability is
+scriptable. Bad input is one line on stderr and exit status 2, never a
+traceback. Textual is imported only when the UI starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn, Sequence
+
+PROG = "tcpbench"
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see '{self.prog} --help')\n")
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    return port
+
+
+def parse_positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def build_parser() -> Parser:
+    from tcpbench import __version__
+
+    parser = Parser(
+        prog=PROG,
+        description="A terminal workbench for TCP: start servers, open client sessions, probe "
+                    "ports and watch every byte and every FIN and RST. With no command, "
+                    "the interactive workbench opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--listen", action="append", default=[], metavar="SERVICE:[HOST:]PORT",
+                        help="(UI) start with this listener open; repeatable; IPv6 hosts in brackets")
+    parser.add_argument("--connect", action="append", default=[], metavar="HOST:PORT",
+                        help="(UI) start with a client session to HOST:PORT; repeatable")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    from tcpbench.cli import connect, serve
+
+    serve.add_parser(commands)
+    connect.add_parser(commands)
+    try:
+        from tcpbench.cli import probe
+    except ImportError:
+        probe = None  # type: ignore[assignment]
+    if probe is not None:
+        probe.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return run_ui(args)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_ui(args: Any) -> int:
+    try:
+        from tcpbench.app import run_app
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("tcpbench"):
+            print(f"{PROG}: the interactive workbench is not available in this build; "
+                  f"use '{PROG} serve', '{PROG} connect' or '{PROG} --help'", file=sys.stderr)
+            return 2
+        raise
+    try:
+        return int(run_app(listen=args.listen, connect=args.connect) or 0)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2

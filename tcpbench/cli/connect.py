@@ -1,0 +1,120 @@
+"""`tcpbench connect HOST PORT`: like `nc HOST PORT`, with the TCP story on request.
+
+stdin goes to the socket and the socket to stdout; EOF on stdin sends FIN (like
+`nc -N`) and we keep reading until the peer closes. Exit 0 when the peer closes
+in order, 1 on a failed connect or a reset, with one line that says what the
+failure usually means.
+
+When stdout is a terminal, control bytes from the peer are escaped (a peer must
+not drive your terminal); when it is a pipe or a file, bytes pass untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from tcpbench.cli import parse_port, parse_positive
+from tcpbench.cli.output import EventPrinter
+from tcpbench.cli.runner import StdinReader, run
+from tcpbench.engine import ConnectError, SessionClosedError, SessionManager
+from tcpbench.engine import events as ev
+from tcpbench.engine.events import format_address
+from tcpbench.safetext import BYTE_TO_TEXT
+
+# On a terminal: keep line structure (LF, CR LF, TAB), escape every other control byte.
+_TTY_TRANSLATE = {b: BYTE_TO_TEXT[b] for b in range(256)
+                  if BYTE_TO_TEXT[b] != chr(b) and b not in (0x0A, 0x09, 0x5C)}
+
+
+def add_parser(commands: Any) -> None:
+    connect = commands.add_parser(
+        "connect", help="open a client session: stdin to the socket, the socket to stdout",
+        description="Connect to HOST PORT like 'nc HOST PORT'. EOF on stdin sends FIN.")
+    connect.add_argument("host")
+    connect.add_argument("port", type=parse_port)
+    connect.add_argument("--crlf", "-C", action="store_true", help="send line endings as CRLF")
+    connect.add_argument("--timeout", "-w", type=parse_positive, default=10.0, metavar="S",
+                         help="connect timeout in seconds (default 10)")
+    connect.add_argument("--verbose", "-v", action="store_true",
+                         help="report the TCP lifecycle (connected, FIN, RST) on stderr")
+    connect.set_defaults(run=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    return run(lambda stop: _connect(args, stop))
+
+
+def _terminal_safe(data: bytes) -> bytes:
+    text = data.decode("latin-1").translate(_TTY_TRANSLATE)
+    return text.replace("\\r\n", "\r\n").encode("ascii")
+
+
+async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    out = sys.stdout.buffer
+    to_tty = os.isatty(out.fileno()) if hasattr(out, "fileno") else False
+    outcome: dict[str, str] = {}
+
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.BytesReceived):
+            try:
+                out.write(_terminal_safe(event.data) if to_tty else event.data)
+                out.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+        elif isinstance(event, ev.PeerHalfClosed):
+            # The peer is done: like nc, finish once our queued bytes are out.
+            peer_done = manager.sessions.get(event.session)
+            if peer_done is not None:
+                manager.loop.call_soon(peer_done.close)
+        elif isinstance(event, ev.SessionReset):
+            outcome["end"] = "reset"
+        elif isinstance(event, ev.SessionAborted):
+            outcome["end"] = "aborted"
+
+    verbose = EventPrinter(stream=sys.stderr, show_data=False) if args.verbose else None
+
+    async with SessionManager() as manager:
+        manager.subscribe(on_event)
+        if verbose is not None:
+            manager.subscribe(lambda e: None if isinstance(e, (ev.BytesReceived, ev.BytesSent))
+                              else verbose(e))
+        try:
+            session = await manager.open_session(args.host, args.port, timeout=args.timeout)
+        except ConnectError as exc:
+            print(f"tcpbench: {exc}", file=sys.stderr)
+            return 1
+        if args.verbose:
+            print(f"tcpbench: connected to {format_address(session.peer)} from "
+                  f"{format_address(session.local)}", file=sys.stderr, flush=True)
+
+        def from_stdin(data: bytes) -> None:
+            if session.is_finished:
+                return
+            if not data:
+                session.half_close()
+                return
+            if args.crlf:
+                data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            try:
+                session.send(data)
+            except SessionClosedError:
+                pass
+
+        StdinReader(manager.loop, from_stdin, lines=args.crlf).start()
+        closed = asyncio.ensure_future(asyncio.shield(session.closed_future))
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([closed, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not session.is_finished:
+            session.close()
+            await asyncio.wait([closed], timeout=manager.linger + 1)
+            return 0
+    if outcome.get("end") == "reset":
+        print(f"tcpbench: connection reset by {format_address(session.peer)}: {session.end_reason}",
+              file=sys.stderr)
+        return 1
+    return 0

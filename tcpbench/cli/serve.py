@@ -1,0 +1,97 @@
+"""`tcpbench serve SERVICE`: one listener, headless, with an event line per happening.
+
+The first line on stdout is exactly `listening on HOST:PORT` (the real port), so
+scripts and tests can read the port. Lines typed on stdin go to the service as
+operator input (raw: to every client; chat: to the room).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from tcpbench.cli import UsageError, parse_port, parse_positive
+from tcpbench.cli.output import EventPrinter
+from tcpbench.cli.runner import StdinReader, run
+from tcpbench.engine import ListenError, SessionManager
+from tcpbench.engine.events import format_address
+from tcpbench.engine.registry import SERVICES, build_service
+from tcpbench.services.base import Option, OptionError
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def add_parser(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve", help="start a server (echo, motd, discard, raw, ...) and print its events",
+        description="Start one listener and print an event line for every connection, "
+                    "every chunk of bytes, every FIN and every RST.")
+    services = serve.add_subparsers(dest="service", metavar="SERVICE", required=True,
+                                    parser_class=type(serve))
+    for info in sorted(SERVICES.values(), key=lambda i: i.name):
+        sub = services.add_parser(info.name, help=info.summary, description=info.summary)
+        sub.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1; '::' for IPv6 and IPv4, "
+                              "0.0.0.0 for every IPv4 address)")
+        sub.add_argument("--port", "-p", type=parse_port, default=0,
+                         help="port to listen on (default 0: any free port)")
+        sub.add_argument("--json", action="store_true", help="JSON Lines instead of text")
+        sub.add_argument("--quiet-data", action="store_true",
+                         help="do not print data previews (counts only)")
+        sub.add_argument("--idle-timeout", type=parse_positive, default=None, metavar="S",
+                         help="close sessions idle for S seconds")
+        for option in info.options:
+            _add_option(sub, option)
+        sub.set_defaults(run=main, service_options=[o.name for o in info.options])
+
+
+def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    if option.type is bool:
+        parser.add_argument(option.flag, dest=option.name, action="store_true", help=option.help)
+    elif option.type is list:
+        parser.add_argument(option.flag, dest=option.name, action="append", metavar=option.metavar,
+                            help=option.help)
+    elif option.type is tuple:
+        parser.add_argument(option.name, nargs=argparse.REMAINDER, metavar=option.metavar or "ARGS",
+                            help=option.help)
+    else:
+        parser.add_argument(option.flag, dest=option.name, type=option.type, metavar=option.metavar,
+                            choices=option.choices, help=option.help)
+
+
+def main(args: argparse.Namespace) -> int:
+    options = {name: getattr(args, name) for name in args.service_options}
+    for name, value in options.items():
+        if isinstance(value, list) and value and value[0] == "--":
+            options[name] = value[1:]
+    try:
+        service = build_service(args.service, options)
+    except OptionError as exc:
+        raise UsageError(str(exc)) from None
+    return run(lambda stop: _serve(args, service, stop))
+
+
+async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) -> int:
+    printer = EventPrinter(json_lines=args.json, show_data=not args.quiet_data)
+    async with SessionManager() as manager:
+        try:
+            listener = await manager.start_listener(service, args.host, args.port,
+                                                    idle_timeout=args.idle_timeout)
+        except ListenError as exc:
+            print(f"tcpbench: {exc}", file=sys.stderr)
+            return 2
+        print(f"listening on {format_address(listener.address)}", flush=True)
+        if args.host not in LOOPBACK:
+            print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "
+                  "machine", file=sys.stderr, flush=True)
+        manager.subscribe(printer)
+
+        def operator(data: bytes) -> None:
+            if data and listener.id in manager.listeners:
+                manager.operator_input(listener.id, data)
+
+        StdinReader(manager.loop, operator, lines=True).start()
+        await stop.wait()
+    return 0
