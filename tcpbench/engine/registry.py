@@ -14,6 +14,7 @@ from tcpbench.services.discard import DiscardService
 from tcpbench.services.echo import EchoService
 from tcpbench.services.motd import MotdService
 from tcpbench.services.raw import RawService
+from tcpbench.services.chat import ChatService
 
 SERVICES: dict[str, ServiceInfo] = {}
 
@@ -62,6 +63,12 @@ def _plain(cls: type[Service], dangerous: bool = False) -> ServiceInfo:
 
 for _cls in (EchoService, MotdService, DiscardService, RawService):
     register(_plain(_cls))
+register(_plain(ChatService))
+
+from tcpbench.services.http import HttpService  # noqa: E402
+register(_plain(HttpService))
+from tcpbench.engine.fuzz_handler import FUZZ_INFO  # noqa: E402
+register(FUZZ_INFO)
 
 __all__ = ["SERVICES", "Option", "OptionError", "UnknownServiceError", "build_service", "register",
            "service_info"]

@@ -1,0 +1,267 @@
+"""chat: a real chat room, what `ncat --chat` and the `tail -f messages` pipelines try to be.
+
+Every client joins as `user1`, `user2`, ... in join order and may rename itself
+with `/nick NAME`. A line from a client reaches everyone else as `<nick> text`
+(no echo to the sender, unlike the seed's example 3). The operator takes part
+through `operator_input` and sees every line as a `chat` note.
+
+Safety: chat text is for people, so UTF-8 letters pass, but control characters,
+format characters (bidi overrides, zero-width) and invalid bytes are escaped
+(`\\e`, `\\x9b`, `\\u202e`) before anything is broadcast: a peer cannot drive the
+other clients' terminals. A backslash stays a backslash, because unambiguity
+is not worth doubling every backslash people type; nothing is interpreted.
+
+Slow readers: the room sets `backlog_limit`, so the engine never throttles the
+room for one client. A client whose unsent backlog passes the limit is
+disconnected with an announcement; clients that keep up lose nothing.
+
+Pure: no I/O, no clock. Per-session state is keyed by session id.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tcpbench.safetext import BYTE_TO_TEXT
+from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Send, Service
+
+NICK_MAX = 16
+NICK_RE = re.compile(r"[A-Za-z0-9_\-]{1,%d}\Z" % NICK_MAX)
+DEFAULT_MAX_LINE = 1024
+DEFAULT_BACKLOG = 256 * 1024
+HELP = (
+    "commands: /nick NAME (rename: 1-16 of A-Z a-z 0-9 _ -), /who (list the room), "
+    "/me ACTION, /quit (leave), /help (this); start a line with // to send a literal /"
+)
+
+
+def clean_text(data: bytes) -> str:
+    """Peer bytes as text safe to show: UTF-8 kept, control/format chars and bad bytes escaped."""
+    text = data.decode("utf-8", "surrogateescape")
+    if text.isascii() and text.isprintable():
+        return text
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an invalid byte, kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x80:
+            out.append(ch if ch == "\\" else BYTE_TO_TEXT[code])
+        elif not ch.isprintable():  # C0/C1 controls, bidi/format, separators, unassigned
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF
+                       else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class _Member:
+    __slots__ = ("nick", "buffer", "discarding")
+
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+        self.buffer = bytearray()
+        self.discarding = False
+        """The rest of an over-long line is being dropped until its newline."""
+
+
+class ChatService(Service):
+    """One room per listener; every session is a member until it leaves."""
+
+    name = "chat"
+    summary = "a chat room: each line goes to every other client as <nick> text"
+    options = (
+        Option("nick", str, "operator", "the operator's nickname in the room", "NAME"),
+        Option("max_line", int, DEFAULT_MAX_LINE, "longest line in bytes; longer lines are cut", "N"),
+        Option("backlog", int, DEFAULT_BACKLOG,
+               "disconnect a client whose unsent bytes exceed N (a slow reader)", "N"),
+    )
+
+    def __init__(self, nick: str = "operator", max_line: int = DEFAULT_MAX_LINE,
+                 backlog: int = DEFAULT_BACKLOG) -> None:
+        if not NICK_RE.match(nick or ""):
+            raise OptionError(f"chat: --nick {clean_text(nick.encode('utf-8', 'surrogateescape'))!r}"
+                              f" must be 1-{NICK_MAX} of A-Z a-z 0-9 _ -")
+        if not 16 <= max_line <= 1024 * 1024:
+            raise OptionError("chat: --max-line must be between 16 and 1048576")
+        if backlog < 1024:
+            raise OptionError("chat: --backlog must be at least 1024 bytes")
+        self.operator_nick = nick
+        self.max_line = max_line
+        self.backlog_limit = backlog
+        self.close_on_peer_fin = True
+        self.members: dict[int, _Member] = {}
+        self._joined = 0
+
+    # --- hooks -----------------------------------------------------------------
+
+    def session_opened(self, session, peer, local, now) -> Effects:
+        nick = self._fresh_nick()
+        self.members[session] = _Member(nick)
+        who = ", ".join(m.nick for s, m in self.members.items() if s != session)
+        welcome = (f"* welcome, you are {nick}; in the room: {who or 'nobody else'}, "
+                   f"and {self.operator_nick} (the operator). /help lists commands\n")
+        effects: Effects = [Send(session, welcome.encode())]
+        effects += self._announce(f"{nick} joined", exclude=session, event="join", nick=nick)
+        return effects
+
+    def data_received(self, session, data, now) -> Effects:
+        member = self.members.get(session)
+        if member is None:  # left the room (quit or too slow) but bytes still arrive
+            return []
+        effects: Effects = []
+        buf = member.buffer
+        buf += data
+        limit = self.max_line
+        while True:
+            if member.discarding:
+                end = buf.find(b"\n")
+                if end == -1:
+                    buf.clear()
+                    break
+                del buf[:end + 1]
+                member.discarding = False
+                continue
+            end = buf.find(b"\n")
+            if end == -1:
+                # +1: the line may still end in "\r\n"; beyond that it is too long for sure.
+                if len(buf) > limit + 1:
+                    effects += self._line(session, member, bytes(buf[:limit]), cut=True)
+                    buf.clear()
+                    member.discarding = True
+                break
+            line = bytes(buf[:end])
+            del buf[:end + 1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > limit:
+                effects += self._line(session, member, line[:limit], cut=True)
+            else:
+                effects += self._line(session, member, line, cut=False)
+            if session not in self.members:  # /quit
+                break
+        return effects
+
+    def peer_half_closed(self, session, now) -> Effects:
+        member = self.members.get(session)
+        effects: Effects = []
+        if member is not None and member.buffer and not member.discarding:
+            # The last line had no newline: it still counts.
+            line = bytes(member.buffer)
+            member.buffer.clear()
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            effects += self._line(session, member, line, cut=False)
+        effects += self._leave(session, "left")
+        effects.append(Close(session))
+        return effects
+
+    def session_closed(self, session, now) -> Effects:
+        return self._leave(session, "left")
+
+    def backlog_exceeded(self, session, now) -> Effects:
+        effects = self._leave(session, f"was disconnected: did not read fast enough "
+                                       f"(more than {self.backlog_limit} bytes waiting)")
+        effects.insert(0, Abort(session, "a slow reader: its unsent chat backlog exceeded the limit"))
+        return effects
+
+    def operator_input(self, data, now) -> Effects:
+        effects: Effects = []
+        for raw in data.split(b"\n"):
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw:
+                continue
+            cut = len(raw) > self.max_line
+            text = clean_text(raw[:self.max_line]) + (self._cut_mark() if cut else "")
+            effects += self._say(None, self.operator_nick, text)
+        return effects
+
+    def describe(self) -> str:
+        return f"chat ({len(self.members)} in the room, operator {self.operator_nick})"
+
+    # --- the room ------------------------------------------------------------------
+
+    def _fresh_nick(self) -> str:
+        while True:
+            self._joined += 1
+            nick = f"user{self._joined}"
+            if not self._taken(nick):
+                return nick
+
+    def _taken(self, nick: str, by: int | None = None) -> bool:
+        folded = nick.casefold()
+        if folded == self.operator_nick.casefold():
+            return True
+        return any(m.nick.casefold() == folded for s, m in self.members.items() if s != by)
+
+    def _cut_mark(self) -> str:
+        return f" [cut: longer than {self.max_line} bytes]"
+
+    def _line(self, session: int, member: _Member, line: bytes, cut: bool) -> Effects:
+        if line.startswith(b"/") and not line.startswith(b"//") and not cut:
+            return self._command(session, member, line)
+        if line.startswith(b"//"):
+            line = line[1:]
+        text = clean_text(line) + (self._cut_mark() if cut else "")
+        return self._say(session, member.nick, text)
+
+    def _say(self, sender: int | None, nick: str, text: str) -> Effects:
+        payload = f"<{nick}> {text}\n".encode()
+        effects: Effects = [Send(s, payload) for s in self.members if s != sender]
+        effects.append(Note(f"<{nick}> {text}", sender, "chat", (("nick", nick), ("text", text))))
+        return effects
+
+    def _announce(self, text: str, *, exclude: int | None = None, event: str, nick: str) -> Effects:
+        payload = f"* {text}\n".encode()
+        effects: Effects = [Send(s, payload) for s in self.members if s != exclude]
+        effects.append(Note(f"* {text}", exclude, "chat", (("event", event), ("nick", nick))))
+        return effects
+
+    def _reply(self, session: int, text: str) -> Effects:
+        return [Send(session, f"* {text}\n".encode())]
+
+    def _leave(self, session: int, how: str) -> Effects:
+        member = self.members.pop(session, None)
+        if member is None:
+            return []
+        return self._announce(f"{member.nick} {how}", exclude=session, event="leave", nick=member.nick)
+
+    def _command(self, session: int, member: _Member, line: bytes) -> Effects:
+        name, _, rest = line[1:].partition(b" ")
+        command = name.lower()
+        arg = rest.strip()
+        if command == b"nick":
+            return self._nick(session, member, arg)
+        if command == b"who":
+            names = [f"{m.nick}{' (you)' if s == session else ''}" for s, m in self.members.items()]
+            names.append(f"{self.operator_nick} (operator)")
+            return self._reply(session, f"{len(names)} in the room: {', '.join(names)}")
+        if command == b"help":
+            return self._reply(session, HELP)
+        if command == b"me":
+            text = clean_text(arg)
+            return self._announce(f"{member.nick} {text}", exclude=session, event="me", nick=member.nick)
+        if command == b"quit":
+            return self._reply(session, "bye") + self._leave(session, "left") + [Close(session)]
+        return self._reply(session, f"unknown command /{clean_text(command[:32])}; /help lists commands")
+
+    def _nick(self, session: int, member: _Member, arg: bytes) -> Effects:
+        shown = clean_text(arg[:64])
+        try:
+            nick = arg.decode("ascii")
+        except UnicodeDecodeError:
+            nick = ""
+        if not NICK_RE.match(nick):
+            return self._reply(session, f"cannot rename to {shown!r}: a nickname is 1-{NICK_MAX} "
+                                        "of A-Z a-z 0-9 _ -")
+        if nick == member.nick:
+            return self._reply(session, f"you are already {nick}")
+        if self._taken(nick, by=session):
+            return self._reply(session, f"cannot rename to {nick}: that nickname is taken")
+        old, member.nick = member.nick, nick
+        return (self._reply(session, f"you are now {nick}")
+                + self._announce(f"{old} is now {nick}", exclude=session, event="nick", nick=nick))
+
+
+__all__ = ["ChatService", "clean_text"]
