@@ -15,13 +15,14 @@ import logging
 import socket
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import DEFAULT_CAP
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
-from tcpbench.engine.session import Session
+from tcpbench.engine.session import READ_SIZE, Session
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
@@ -31,6 +32,8 @@ LISTEN_BACKLOG = 4096
 retransmits; 4,096 accepts them all in under half a second (measured)."""
 
 DEFAULT_LINGER = 2.0
+ENDED_KEPT = 2000
+"""Ended sessions kept in `history` (for the UI's "how did it end"); older ones are forgotten."""
 TICK_SECONDS = 0.25
 
 Subscriber = Callable[[ev.Event], None]
@@ -94,6 +97,8 @@ class SessionManager:
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.bug_count = 0
+        self._read_view = memoryview(bytearray(READ_SIZE))
+        self._ended: deque[int] = deque()
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -310,6 +315,9 @@ class SessionManager:
 
     def _unregister(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
+        self._ended.append(session.id)
+        while len(self._ended) > ENDED_KEPT:
+            self.history.pop(self._ended.popleft(), None)
         if session.listener_id is not None:
             listener = self.listeners.get(session.listener_id)
             if listener is not None:

@@ -89,8 +89,9 @@ class Session(asyncio.BufferedProtocol):
         self.closed_future: asyncio.Future[None] = manager.loop.create_future()
         self.dirty = True
         """Set on every change; the UI clears it after it redrew this session."""
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        # One read buffer for all sessions: asyncio calls get_buffer, recv_into and
+        # buffer_updated back to back on one thread, and 64 KiB per idle session adds up.
+        self._view = manager._read_view
         self._draining = False
         self._linger_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
