@@ -1,0 +1,48 @@
+"""The display store stays bounded and exact; escaping is lossless and printable."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
+from tcpbench.safetext import escape_bytes, hexdump_row, text_lines, unescape_bytes
+
+
+@given(st.lists(st.binary(max_size=300), max_size=60), st.integers(min_value=1, max_value=1000))
+def test_store_keeps_at_most_cap_and_counts_every_drop(chunks: list[bytes], cap: int) -> None:
+    store = ByteStore(cap)
+    offset = 0
+    for i, chunk in enumerate(chunks):
+        store.add_data(float(i), 1, RECEIVED if i % 2 else SENT, offset, chunk)
+        offset += len(chunk)
+        assert store.kept_bytes <= cap
+    assert store.kept_bytes + store.dropped_bytes == sum(map(len, chunks))
+    kept = b"".join(r.data for r in store)
+    assert kept == b"".join(chunks)[len(b"".join(chunks)) - len(kept):]
+
+
+def test_since_returns_the_newest_records_only() -> None:
+    store = ByteStore(10)
+    for i in range(20):
+        store.add_data(float(i), 1, RECEIVED, i, b"x")
+    assert store.first_seq == 10
+    assert [r.seq for r in store.since(15)] == [15, 16, 17, 18, 19]
+    assert [r.seq for r in store.since(0)] == list(range(10, 20))
+    assert list(store.since(25)) == []
+
+
+@given(st.binary(max_size=2000))
+def test_escape_is_printable_ascii_and_lossless(data: bytes) -> None:
+    text = escape_bytes(data)
+    assert text.isascii() and (text == "" or text.isprintable())
+    assert unescape_bytes(text) == data
+    assert "".join(text_lines(data, max_line=37)) == text
+
+
+def test_all_256_bytes_and_hexdump_width() -> None:
+    data = bytes(range(256))
+    assert escape_bytes(data).isprintable()
+    for offset in range(0, 256, 16):
+        row = hexdump_row(offset, data[offset:offset + 16])
+        assert len(row) == 77 and row.isprintable()
+    assert escape_bytes(b"\x1b]52;c;SGVsbG8=\x07[@click=app.quit]") == "\\e]52;c;SGVsbG8=\\x07[@click=app.quit]"
