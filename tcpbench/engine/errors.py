@@ -8,6 +8,7 @@ unreachable means a router or firewall answered with ICMP unreachable.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 REFUSED = "refused"
@@ -59,7 +60,9 @@ def classify_connect_error(exc: BaseException) -> tuple[str, str]:
         return TIMED_OUT, "no answer before the timeout"
     if isinstance(exc, OSError):
         code = exc.errno
-        message = exc.strerror or str(exc)
+        # asyncio's sock_connect puts "Connect call failed (addr)" in strerror;
+        # the OS's own words for the errno are what people search for.
+        message = (os.strerror(code) if code else None) or exc.strerror or str(exc)
         if code == errno.ECONNREFUSED:
             return REFUSED, message
         if code == errno.ETIMEDOUT:
