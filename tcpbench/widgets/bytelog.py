@@ -1,0 +1,445 @@
+"""The live byte log: what crossed one connection (or all of them), as text or hex.
+
+Design (measured in /work/shared/notes/textual-8-measured.md, section 1): a
+Line API `ScrollView`. The engine appends raw records to each session's bounded
+`ByteStore` and does no UI work; the app's ~30 Hz timer calls `sync()`, which
+pulls only the records added since the last call (a cursor per session), turns
+them into light row descriptors (raw byte slices, not text) and updates
+`virtual_size`. `render_line` formats only the rows on screen, through
+`tcpbench.safetext`, into `Strip([Segment(text, style)])`, with a small LRU of
+strips. No message, refresh or task per chunk.
+
+Bounds: at most `MAX_ROWS` rows and `MAX_ROW_BYTES` bytes of payload are
+indexed; older rows are trimmed from the front and `scroll_y` shifts with them
+so the rows under a reader who scrolled up do not move. When more arrives
+between two syncs than `SYNC_ROW_BUDGET` rows, only the newest rows are
+indexed: nobody reads 300 MiB/s, and the store drops most of it anyway. Every
+hole (store trimmed, budget skipped) shows as one `~` row with its exact byte
+count, computed from stream offsets; the session counters still count every byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from typing import Callable, Iterable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tcpbench.engine.bytestore import EVENT, Record
+from tcpbench.engine.manager import SessionManager
+from tcpbench.widgets.bytelog_format import (
+    GAP, HEX, TEXT, Row, gap_row, prefix_width, record_rows, row_body, row_parts,
+)
+
+MAX_ROWS = 50_000
+MAX_ROW_BYTES = 16 * 1024 * 1024
+SYNC_ROW_BUDGET = 8_000
+"""Rows indexed per sync at most (about 250k rows/s at 30 Hz, far beyond reading speed)."""
+SYNC_RECORD_BUDGET = 20_000
+"""Records looked at per session per sync: a store of tiny records must not stall the UI."""
+HEX_BODY = 77
+
+
+class ByteLogView(ScrollView, can_focus=True):
+    """Bytes and lifecycle events of one session, or of all sessions interleaved.
+
+    Attributes go down (`session_id`, `mode`, `show_timestamps`); the app calls
+    `sync()` on its timer. `new_since_scrolled` tells how many rows arrived
+    while the reader was scrolled away from the end.
+    """
+
+    BINDINGS = [
+        Binding("end", "follow", "Follow", id="bytelog.follow", tooltip="Jump to the end and follow new bytes"),
+        Binding("t", "toggle_timestamps", "Times", id="bytelog.timestamps",
+                tooltip="Show or hide the time of each row"),
+        Binding("h", "toggle_hex", "Hex/Text", id="bytelog.hex", tooltip="Switch between text and hex dump"),
+        Binding("n", "search_next", "Next match", id="bytelog.next", show=False,
+                tooltip="Jump to the next match of the last search"),
+        Binding("N", "search_previous", "Prev match", id="bytelog.previous", show=False,
+                tooltip="Jump to the previous match of the last search"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "bytelog--rx", "bytelog--tx", "bytelog--event", "bytelog--gap",
+        "bytelog--timestamp", "bytelog--session", "bytelog--match",
+    }
+
+    DEFAULT_CSS = """
+    ByteLogView {
+        background: $surface;
+        color: $foreground;
+        & > .bytelog--rx { color: $text-success; }
+        & > .bytelog--tx { color: $text-warning; }
+        & > .bytelog--event { color: $text-muted; text-style: italic; }
+        & > .bytelog--gap { color: $text-error; text-style: italic; }
+        & > .bytelog--timestamp { color: $text-muted; }
+        & > .bytelog--session { color: $text-primary; }
+        & > .bytelog--match { background: $warning 60%; color: $foreground; text-style: bold; }
+    }
+    """
+
+    session_id: reactive[int | None] = reactive(None, init=False)
+    """The session shown; None shows every session interleaved by time."""
+    mode: reactive[str] = reactive(TEXT, init=False)
+    """`text` (one row per line, escaped) or `hex` (16 bytes per row)."""
+    show_timestamps: reactive[bool] = reactive(True, init=False)
+    """Prefix each row with its time (HH:MM:SS.mmm, UTC)."""
+
+    _ROLE_CLASSES = {"rx": "bytelog--rx", "tx": "bytelog--tx", EVENT: "bytelog--event",
+                     GAP: "bytelog--gap", "timestamp": "bytelog--timestamp",
+                     "session": "bytelog--session"}
+
+    def __init__(self, manager: SessionManager, *, clock: Callable[[], float] = time.time,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._manager = manager
+        # Records carry monotonic times; the clock maps them to wall time once, here,
+        # so a test's fixed clock gives fixed timestamps.
+        self._wall_offset = clock() - time.monotonic()
+        self._cache: LRUCache[int, Strip] = LRUCache(1024)
+        self._styles: dict[str, Style] = {}
+        self._syncing = False
+        self._search_text = ""
+        self._match: tuple[int, int, int] | None = None
+        # Where `clear()` left each session, so a rebuild (hex/text switch) keeps it cleared.
+        self._floor_cursors: dict[int, int] = {}
+        self._floor_expected: dict[tuple[int, str], int] = {}
+        self._reset()
+
+    # --- state ---------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._rows: list[Row] = []
+        self._start = 0
+        """Index in `_rows` of the first live row (trimmed rows are deleted in batches)."""
+        self._base = 0
+        """Absolute number of the first live row; strips are cached by absolute number."""
+        self._row_bytes = 0
+        self._cursors: dict[int, int] = dict(self._floor_cursors)
+        self._expected: dict[tuple[int, str], int] = dict(self._floor_expected)
+        self._max_width = 0
+        self._new = 0
+        self._follow = True
+        self._match = None
+        self._cache.clear()
+
+    @property
+    def row_count(self) -> int:
+        """Rows currently indexed (what the scrollbar spans)."""
+        return len(self._rows) - self._start
+
+    @property
+    def at_tail(self) -> bool:
+        """True when the view follows new bytes (the reader is at the end)."""
+        return self._follow
+
+    @property
+    def new_since_scrolled(self) -> int:
+        """Rows that arrived while the reader was scrolled up (0 when following)."""
+        return self._new
+
+    def row_text(self, index: int) -> str:
+        """The plain text of live row `index` (0 = oldest kept) as drawn, prefix included."""
+        row = self._rows[self._start + index]
+        return "".join(text for text, _ in self._parts(row))
+
+    # --- public API --------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Pull new records from the engine's stores and show them.
+
+        O(new records); returns at once when nothing changed. Follows the tail
+        if the reader is at the end, else counts rows in `new_since_scrolled`.
+        """
+        records = self._pull()
+        if not records:
+            return
+        new_rows = self._index(records)
+        if not new_rows:
+            return
+        self._append(new_rows)
+
+    def clear(self) -> None:
+        """Forget what is shown; only bytes arriving from now on appear. Engine counters are untouched."""
+        for session in list(self._manager.history.values()):
+            self._floor_cursors[session.id] = session.store.next_seq
+            self._floor_expected[(session.id, "rx")] = session.bytes_in
+            self._floor_expected[(session.id, "tx")] = session.bytes_out
+        self._reset()
+        self._update_virtual_size()
+        self.refresh()
+
+    def search(self, text: str, forward: bool = True) -> bool:
+        """Jump to the next (or previous) row holding `text` (case-insensitive), wrapping once.
+
+        Matches what is drawn (escaped text or hex dump). Returns False when no row matches.
+        """
+        self._search_text = text
+        if not text:
+            self._match = None
+            self._cache.clear()
+            self.refresh()
+            return False
+        needle = text.lower()
+        count = self.row_count
+        if count == 0:
+            return False
+        if self._match is not None and self._match[0] >= self._base:
+            here = self._match[0] - self._base
+        else:
+            here = int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.scrollable_content_region.height
+        step = 1 if forward else -1
+        for k in range(1, count + 1):
+            index = (here + step * k) % count
+            body = row_body(self._rows[self._start + index], self.mode).lower()
+            column = body.find(needle)
+            if column != -1:
+                self._show_match(index, column, len(text))
+                return True
+        return False
+
+    # --- pulling and indexing -------------------------------------------------------------
+
+    def _sessions(self) -> Iterable:
+        history = self._manager.history
+        if self.session_id is None:
+            return list(history.values())
+        session = history.get(self.session_id)
+        return [session] if session is not None else []
+
+    def _pull(self) -> list[Record]:
+        batches: list[list[Record]] = []
+        for session in self._sessions():
+            store = session.store
+            cursor = self._cursors.get(session.id, 0)
+            end = store.next_seq
+            if end == cursor:
+                continue
+            start = max(cursor, store.first_seq, end - SYNC_RECORD_BUDGET)
+            self._cursors[session.id] = end
+            batch = list(store.since(start))
+            if batch:
+                batches.append(batch)
+        if not batches:
+            return []
+        if len(batches) == 1:
+            return batches[0]
+        return list(heapq.merge(*batches, key=lambda r: (r.at, r.session, r.seq)))
+
+    def _index(self, records: list[Record]) -> list[Row]:
+        mode = self.mode
+        # Newest first until the budget is spent: under a firehose only the tail is shown.
+        chunks: list[list[Row]] = []
+        total = 0
+        for record in reversed(records):
+            rows = record_rows(record, mode)
+            if total + len(rows) > SYNC_ROW_BUDGET:
+                keep = SYNC_ROW_BUDGET - total
+                if keep > 0:
+                    chunks.append(rows[-keep:])
+                break
+            chunks.append(rows)
+            total += len(rows)
+        out: list[Row] = []
+        expected = self._expected
+        for rows in reversed(chunks):
+            first = rows[0]
+            kind = first[0]
+            if kind == EVENT:
+                out.extend(rows)
+                continue
+            key = (first[2], kind)
+            want = expected.get(key, 0)
+            if first[3] > want:
+                out.append(gap_row(first[1], first[2], kind, first[3] - want))
+            last = rows[-1]
+            expected[key] = last[3] + len(last[4])
+            out.extend(rows)
+        return out
+
+    def _append(self, new_rows: list[Row]) -> None:
+        rows = self._rows
+        rows.extend(new_rows)
+        widest = 0
+        added_bytes = 0
+        for row in new_rows:
+            payload = row[4]
+            if row[0] in ("rx", "tx"):
+                added_bytes += len(payload)
+                widest = max(widest, len(payload))
+            elif row[0] == GAP:
+                widest = max(widest, len(payload))
+        self._row_bytes += added_bytes
+        body = HEX_BODY if self.mode == HEX else widest
+        self._max_width = max(self._max_width, self._prefix_width() + body)
+        trimmed = self._trim()
+        if self._match is not None and self._match[0] < self._base:
+            self._match = None
+        self._syncing = True
+        try:
+            self._update_virtual_size()
+            if self._follow:
+                self.scroll_y = self.max_scroll_y
+            else:
+                self._new += len(new_rows)
+                if trimmed:
+                    self.scroll_y = max(0, self.scroll_y - trimmed)
+        finally:
+            self._syncing = False
+        self.refresh()
+
+    def _trim(self) -> int:
+        rows = self._rows
+        live = len(rows) - self._start
+        cut = max(0, live - MAX_ROWS)
+        index = self._start
+        for i in range(index, index + cut):
+            row = rows[i]
+            if row[0] in ("rx", "tx"):
+                self._row_bytes -= len(row[4])
+        index += cut
+        while self._row_bytes > MAX_ROW_BYTES and index < len(rows) - 1:
+            row = rows[index]
+            if row[0] in ("rx", "tx"):
+                self._row_bytes -= len(row[4])
+            index += 1
+        trimmed = index - self._start
+        self._start = index
+        self._base += trimmed
+        if self._start > len(rows) // 2 and self._start > 1024:
+            del rows[:self._start]
+            self._start = 0
+        return trimmed
+
+    def _prefix_width(self) -> int:
+        return prefix_width(self.show_timestamps, self.session_id is None)
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._max_width, self.row_count)
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def _parts(self, row: Row) -> list[tuple[str, str]]:
+        return row_parts(row, self.mode, timestamps=self.show_timestamps,
+                         show_session=self.session_id is None, wall_offset=self._wall_offset)
+
+    def _style(self, role: str) -> Style:
+        style = self._styles.get(role)
+        if style is None:
+            style = self.get_component_rich_style(self._ROLE_CLASSES.get(role, role))
+            self._styles[role] = style
+        return style
+
+    def notify_style_update(self) -> None:
+        # A theme change: styles and every cached strip are stale.
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        index = scroll_y + y
+        base_style = self.rich_style
+        if index < 0 or index >= self.row_count:
+            return Strip.blank(width, base_style)
+        number = self._base + index
+        strip = self._cache.get(number)
+        if strip is None:
+            strip = self._build_strip(self._rows[self._start + index], number)
+            if self._match is None or self._match[0] != number:
+                self._cache[number] = strip
+            if strip.cell_length > self._max_width:
+                # Escapes make rows wider than their raw bytes; grow the scroll range lazily.
+                self._max_width = strip.cell_length
+                self.call_after_refresh(self._update_virtual_size)
+        return strip.crop_extend(scroll_x, scroll_x + width, base_style)
+
+    def _build_strip(self, row: Row, number: int) -> Strip:
+        segments: list[Segment] = []
+        parts = self._parts(row)
+        for text, role in parts:
+            segments.append(Segment(text, self._style(role)))
+        if self._match is not None and self._match[0] == number:
+            segments = self._highlight(segments, parts)
+        return Strip(segments)
+
+    def _highlight(self, segments: list[Segment], parts: list[tuple[str, str]]) -> list[Segment]:
+        _, column, length = self._match  # type: ignore[misc]
+        body_text, body_style = segments[-1].text, segments[-1].style
+        start = 2 + column  # after the marker and its space
+        match_style = self._style("bytelog--match")
+        return segments[:-1] + [
+            Segment(body_text[:start], body_style),
+            Segment(body_text[start:start + length], body_style + match_style if body_style else match_style),
+            Segment(body_text[start + length:], body_style),
+        ]
+
+    def _show_match(self, index: int, column: int, length: int) -> None:
+        self._match = (self._base + index, column, length)
+        self._cache.clear()
+        height = self.scrollable_content_region.height
+        if not (self.scroll_y <= index < self.scroll_y + height):
+            self.scroll_to(y=max(0, index - height // 2), animate=False, immediate=True)
+        self.refresh()
+
+    # --- watchers ---------------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if not self._syncing:
+            # The reader moved: follow only while at the very end.
+            self._follow = new_value >= self.max_scroll_y
+            if self._follow:
+                self._new = 0
+
+    def _rebuild(self) -> None:
+        self._reset()
+        self.sync()
+        self._update_virtual_size()
+        self.refresh()
+
+    def watch_session_id(self) -> None:
+        self._rebuild()
+
+    def watch_mode(self) -> None:
+        self._rebuild()
+
+    def watch_show_timestamps(self, show: bool) -> None:
+        self._cache.clear()
+        self._max_width += 13 if show else -13
+        self._update_virtual_size()
+        self.refresh()
+
+    def validate_mode(self, mode: str) -> str:
+        return mode if mode in (TEXT, HEX) else TEXT
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        """Jump to the end and follow new bytes again."""
+        self._follow = True
+        self._new = 0
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def action_toggle_timestamps(self) -> None:
+        self.show_timestamps = not self.show_timestamps
+
+    def action_toggle_hex(self) -> None:
+        self.mode = HEX if self.mode == TEXT else TEXT
+
+    def action_search_next(self) -> None:
+        if self._search_text:
+            self.search(self._search_text, True)
+
+    def action_search_previous(self) -> None:
+        if self._search_text:
+            self.search(self._search_text, False)

@@ -1,0 +1,132 @@
+"""Pure helpers of the byte log: records -> row descriptors -> plain text parts.
+
+No Textual here, so the row logic is tested with plain function calls. The
+widget (`bytelog.py`) keeps a bounded list of the rows made here and turns only
+the rows on screen into strips.
+
+A row is a tuple `(kind, at, session, offset, payload)`:
+
+- kind `rx` / `tx`: `payload` is the raw bytes of one text line (cut at
+  `MAX_LINE`) or of one 16-byte hex row; `offset` is the stream offset of
+  `payload[0]` in that direction.
+- kind `ev`: `payload` is the engine `Event`.
+- kind `gap`: `payload` is our own text ("... N bytes not kept").
+
+Raw bytes stay raw until a row is drawn; every peer byte goes through
+`tcpbench.safetext` there, so nothing a peer sends reaches the terminal as a
+control sequence or is ever parsed as markup.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tcpbench.engine.bytestore import EVENT, Record
+from tcpbench.engine.events import ServiceNoted
+from tcpbench.safetext import escape_bytes, escape_text, hexdump_row
+
+MAX_LINE = 4096
+"""Raw bytes per text row at most: a 1 MiB line without LF must not become one 4 MiB strip."""
+
+HEX_WIDTH = 16
+
+GAP = "gap"
+TEXT = "text"
+HEX = "hex"
+
+Row = tuple[str, float, int, int, Any]
+
+MARKERS = {"rx": "<", "tx": ">", EVENT: "*", GAP: "~"}
+"""`<` received from the peer, `>` sent by us, `*` a lifecycle event, `~` a gap."""
+
+
+def record_rows(record: Record, mode: str, start: int = 0) -> list[Row]:
+    """The rows of one store record, from byte `start` of its data.
+
+    Text mode splits on LF (the LF stays with its line, shown as `\\n`) and cuts
+    lines longer than `MAX_LINE`; a record never shares a row with another, so a
+    line split across two TCP reads shows as two rows (the missing `\\n` at the
+    end of the first tells the reader). Hex mode makes 16-byte rows whose
+    offsets are stream offsets, as a hexdump of the whole direction would.
+    """
+    kind = record.direction
+    at = record.at
+    session = record.session
+    if kind == EVENT:
+        return [(EVENT, at, session, 0, record.event)]
+    data = record.data
+    base = record.offset
+    size = len(data)
+    rows: list[Row] = []
+    append = rows.append
+    if mode == HEX:
+        for i in range(start, size, HEX_WIDTH):
+            append((kind, at, session, base + i, data[i:i + HEX_WIDTH]))
+        return rows
+    find = data.find
+    i = start
+    while i < size:
+        end = find(b"\n", i, i + MAX_LINE)
+        end = min(size, i + MAX_LINE) if end == -1 else end + 1
+        append((kind, at, session, base + i, data[i:end]))
+        i = end
+    return rows
+
+
+def gap_row(at: float, session: int, direction: str, nbytes: int) -> Row:
+    what = "received" if direction == "rx" else "sent"
+    text = f"... {nbytes:,} {what} bytes not kept for display (the counters have every byte)"
+    return (GAP, at, session, 0, text)
+
+
+def format_clock(wall: float) -> str:
+    """`HH:MM:SS.mmm` in UTC: the same on every machine, so snapshots are stable."""
+    seconds = int(wall)
+    millis = int(round((wall - seconds) * 1000))
+    if millis >= 1000:
+        seconds, millis = seconds + 1, millis - 1000
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}"
+
+
+def row_body(row: Row, mode: str) -> str:
+    """The printable-ASCII body of a row (no prefix)."""
+    kind, _at, _session, offset, payload = row
+    if kind == EVENT:
+        return event_text(payload)
+    if kind == GAP:
+        return payload
+    if mode == HEX:
+        return hexdump_row(offset, payload)
+    return escape_bytes(payload)
+
+
+def event_text(event: Any) -> str:
+    """One line for an event: its kind and what it means in TCP terms."""
+    if isinstance(event, ServiceNoted):
+        # Service notes can carry peer-controlled text (a chat nick, an HTTP path).
+        return f"-- {escape_text(event.topic)}: {escape_text(event.text)}"
+    explained = event.explain()
+    text = f"-- {event.kind}: {explained}" if explained else f"-- {event.kind}"
+    return escape_text(text)
+
+
+def row_parts(row: Row, mode: str, *, timestamps: bool, show_session: bool,
+              wall_offset: float) -> list[tuple[str, str]]:
+    """The row as `(text, role)` parts; roles name the widget's component classes.
+
+    Roles: `timestamp`, `session`, and the row kind (`rx`, `tx`, `ev`, `gap`).
+    """
+    kind, at, session, _offset, _payload = row
+    parts: list[tuple[str, str]] = []
+    if timestamps:
+        parts.append((format_clock(at + wall_offset) + " ", "timestamp"))
+    if show_session:
+        parts.append((f"#{session:<4} ", "session"))
+    parts.append((MARKERS[kind] + " " + row_body(row, mode), kind))
+    return parts
+
+
+def prefix_width(timestamps: bool, show_session: bool, session_width: int = 6) -> int:
+    """Cells taken before the body (used to estimate the virtual width)."""
+    return (13 if timestamps else 0) + (session_width if show_session else 0) + 2
