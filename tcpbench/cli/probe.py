@@ -106,8 +106,7 @@ async def _probe_all(args: argparse.Namespace) -> int:
     except (socket.gaierror, UnicodeError):
         addresses = None  # probe() turns this into a name_not_resolved result
     printer = (JsonPrinter(sys.stdout) if args.json
-               else TablePrinter(sys.stdout, addresses or [args.host],
-                                 banner=args.banner or bool(args.send)))
+               else TablePrinter(sys.stdout, addresses or [args.host], timeout=args.timeout))
     results: list[ProbeResult] = []
     async for result in probe(args.host, args.ports, timeout=args.timeout,
                               concurrency=args.concurrency, banner=args.banner, send=args.send,
@@ -132,11 +131,11 @@ class JsonPrinter:
 class TablePrinter:
     """Aligned columns, printed as results arrive; banners on indented lines below their row."""
 
-    def __init__(self, stream: TextIO, addresses: list[str], *, banner: bool) -> None:
+    def __init__(self, stream: TextIO, addresses: list[str], *, timeout: float) -> None:
         self.stream = stream
-        self.banner = banner
         self.address_width = max([len("ADDRESS")] + [len(a) for a in addresses])
-        self.error_width = len("Connection refused")
+        # The widest common errors: the OS's refusal, and our timeout message.
+        self.error_width = max(len("Connection refused"), len(f"no answer within {timeout:g} s"))
         self.header_done = False
 
     def _line(self, address: str, port: str, outcome: str, ms: str, error: str, text: str) -> str:
