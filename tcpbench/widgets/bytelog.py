@@ -40,9 +40,9 @@ from tcpbench.widgets.bytelog_format import (
 )
 
 MAX_ROWS = 50_000
-MAX_ROW_BYTES = 16 * 1024 * 1024
-SYNC_ROW_BUDGET = 8_000
-"""Rows indexed per sync at most (about 250k rows/s at 30 Hz, far beyond reading speed)."""
+MAX_ROW_BYTES = 8 * 1024 * 1024
+SYNC_ROW_BUDGET = 3_000
+"""Rows indexed per sync at most (about 90k rows/s at 30 Hz, far beyond reading speed)."""
 SYNC_RECORD_BUDGET = 20_000
 """Records looked at per session per sync: a store of tiny records must not stall the UI."""
 HEX_BODY = 77
