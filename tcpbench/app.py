@@ -1,0 +1,111 @@
+"""The interactive workbench: `TcpBenchApp` and `run_app` (called by `tcpbench` with no command).
+
+The app owns one `SessionManager`, made on mount (it needs the running loop)
+and closed on unmount, so every socket is closed on every way out. Screens
+read the engine's state on a timer; see `tcpbench.screens.main`.
+
+For tests and screenshots the clock and the address formatter are injectable:
+`TcpBenchApp(clock=lambda: 0.0, address_formatter=lambda a: f"{a[0]}:<port>")`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+
+from tcpbench.engine.events import format_address
+from tcpbench.ui_spec import ConnectSpec, ListenSpec
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from tcpbench.engine.manager import SessionManager
+
+
+class TcpBenchApp(App[int]):
+    """A terminal workbench for TCP: listeners, client sessions and every byte between them."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "tcpbench"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit",
+                        tooltip="Close every connection and listener, then leave")]
+
+    def __init__(self, *, listen: Sequence[ListenSpec] = (), connect: Sequence[ConnectSpec] = (),
+                 clock: Callable[[], float] = time.time,
+                 address_formatter: Callable[[tuple[str, int]], str] = format_address,
+                 cursor_blink: bool = True, connect_timeout: float = 10.0) -> None:
+        super().__init__()
+        self.initial_listen = list(listen)
+        self.initial_connect = list(connect)
+        self.clock = clock
+        """Wall-clock seconds for timestamps and ages (fixed in snapshot tests)."""
+        self.address_formatter = address_formatter
+        """How addresses are shown (snapshot tests mask the ephemeral ports)."""
+        self.cursor_blink = cursor_blink
+        self.connect_timeout = connect_timeout
+        self.manager: SessionManager = None  # type: ignore[assignment]  # made in on_mount
+
+    async def on_mount(self) -> None:
+        from tcpbench.engine.manager import SessionManager
+        from tcpbench.screens.main import MainScreen
+
+        self.manager = SessionManager()
+        await self.push_screen(MainScreen())
+        if self.initial_listen or self.initial_connect:
+            self.run_worker(self._open_initial(), group="startup")
+
+    async def on_unmount(self) -> None:
+        if self.manager is not None:
+            await self.manager.aclose()
+
+    async def _open_initial(self) -> None:
+        from tcpbench.engine.errors import ConnectError, ListenError
+        from tcpbench.engine.registry import UnknownServiceError, build_service
+        from tcpbench.services.base import OptionError
+
+        for spec in self.initial_listen:
+            try:
+                listener = await self.manager.start_listener(build_service(spec.service), spec.host, spec.port)
+            except (ListenError, OptionError, UnknownServiceError) as exc:
+                self.notify(str(exc), title="--listen failed", severity="error", markup=False)
+            else:
+                self.notify(f"{spec.service} listening on {self.address_formatter(listener.address)}",
+                            markup=False)
+        for spec in self.initial_connect:
+            try:
+                await self.manager.open_session(spec.host, spec.port, timeout=self.connect_timeout)
+            except ConnectError as exc:
+                self.notify(str(exc), title="--connect failed", severity="error", markup=False)
+
+    def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
+        """Push the port probe (imported lazily: most sessions never open it)."""
+        from tcpbench.screens.probe import ProbeScreen
+
+        self.push_screen(ProbeScreen(host, ports))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from tcpbench.screens.main import COMMANDS, MainScreen
+
+        if isinstance(screen, MainScreen):
+            for command in COMMANDS:
+                if command.action == "quit":
+                    continue
+                yield SystemCommand(command.title, command.help,
+                                    lambda action=command.action: screen.run_action(action))
+        yield from super().get_system_commands(screen)
+
+
+def run_app(listen: list[str], connect: list[str]) -> int:
+    """Parse `--listen`/`--connect` (errors: `UsageError`, one line) and run the workbench."""
+    from tcpbench.engine.registry import SERVICES
+    from tcpbench.ui_spec import parse_connect, parse_listen
+
+    listen_specs = [parse_listen(text, SERVICES) for text in listen]
+    connect_specs = [parse_connect(text) for text in connect]
+    app = TcpBenchApp(listen=listen_specs, connect=connect_specs)
+    result = app.run()
+    return int(result or 0)

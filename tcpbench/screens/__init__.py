@@ -1,0 +1,1 @@
+"""Screens of the workbench: the main screen, dialogs and help (imported lazily by the app)."""

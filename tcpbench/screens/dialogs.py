@@ -1,0 +1,336 @@
+"""Modal dialogs: new listener, connect, confirm.
+
+Every failure (a bad value, port in use, permission denied, connection
+refused) is shown inside the dialog as one line, and the dialog stays open so
+the person can fix it. The new-listener form is generated from the service
+registry, so services registered later get their options without UI changes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from tcpbench.engine.errors import ConnectError, ListenError
+from tcpbench.engine.registry import SERVICES, UnknownServiceError, build_service
+from tcpbench.services.base import Option, OptionError, ServiceInfo
+
+if TYPE_CHECKING:
+    from tcpbench.engine.manager import Listener, SessionManager
+    from tcpbench.engine.session import Session
+
+LOOPBACK_NAMES = ("localhost", "::1", "ip6-localhost")
+DANGER_ID = "danger-opt-in"
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip().lower()
+    return host in LOOPBACK_NAMES or host.startswith("127.")
+
+
+def network_warning(host: str) -> str:
+    """The warning for a listen address reachable from other machines ('' for loopback)."""
+    host = host.strip()
+    if is_loopback(host):
+        return ""
+    if host in ("0.0.0.0", "::", ""):
+        return (f"Warning: {host or 'an empty host'} listens on every address: the port is open "
+                "to the network, anyone who can reach this machine can connect.")
+    return (f"Warning: {host} is not loopback: the port is open to the network "
+            "(to everyone who can reach that address).")
+
+
+def parse_port_text(text: str) -> int:
+    """Errors: ValueError with a one-line message."""
+    text = text.strip()
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError(f"port {text!r} is not a number from 0 to 65535 (0 picks any free port)")
+    return int(text)
+
+
+def option_value(option: Option, widget: Any) -> Any:
+    """The value of one generated option field, or None for 'use the default'.
+
+    Errors: ValueError with a one-line message naming the option.
+    """
+    if option.type is bool:
+        return bool(widget.value)
+    if isinstance(widget, Select):
+        return None if widget.value is Select.BLANK else widget.value
+    text = widget.value.strip()
+    if not text:
+        return None
+    label = option.flag
+    if option.type is list:
+        return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+    if option.type is tuple:
+        try:
+            return tuple(shlex.split(text))
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+    if option.type in (int, float):
+        try:
+            return option.type(text)
+        except ValueError:
+            kind = "a whole number" if option.type is int else "a number"
+            raise ValueError(f"{label}: {text!r} is not {kind}") from None
+    return text
+
+
+def _initial_text(option: Option) -> str:
+    default = option.default
+    if default is None:
+        return ""
+    if option.type is list:
+        return ", ".join(str(item) for item in default)
+    if option.type is tuple:
+        return shlex.join(str(item) for item in default)
+    return str(default)
+
+
+def apply_blink(screen: Any) -> None:
+    """Tests turn the cursor blink off (`TcpBenchApp(cursor_blink=False)`) for stable snapshots."""
+    blink = getattr(screen.app, "cursor_blink", True)
+    for widget in screen.query(Input):
+        widget.cursor_blink = blink
+
+
+class NewListenerDialog(ModalScreen["Listener | None"]):
+    """Pick a service, an address and the service's options; start it; dismiss with the Listener."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without starting")]
+
+    def __init__(self, manager: SessionManager, *, service: str = "echo", host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__()
+        self.manager = manager
+        self.service_name = service if service in SERVICES else sorted(SERVICES)[0]
+        self.initial_host = host
+        self.initial_port = port
+
+    def compose(self) -> ComposeResult:
+        names = sorted(SERVICES)
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static("New listener", classes="dialog-title", markup=False)
+            yield Select([(name, name) for name in names], value=self.service_name,
+                         allow_blank=False, id="service")
+            yield Static("", id="summary", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("host", classes="field-label")
+                yield Input(self.initial_host, id="host", placeholder="127.0.0.1")
+                yield Label("port", classes="field-label")
+                yield Input(str(self.initial_port), id="port", placeholder="0 = any", classes="port")
+            yield Static("", id="warning", classes="warning", markup=False)
+            yield VerticalScroll(id="options")
+            yield Static("", id="error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Start", variant="primary", id="start")
+                yield Button("Cancel", id="cancel")
+
+    async def on_mount(self) -> None:
+        await self._show_options(self.service_name)
+        self._update_warning(self.initial_host)
+
+    @property
+    def info(self) -> ServiceInfo:
+        return SERVICES[self.service_name]
+
+    async def _show_options(self, name: str) -> None:
+        self.service_name = name
+        info = SERVICES[name]
+        self.query_one("#summary", Static).update(info.summary)
+        box = self.query_one("#options", VerticalScroll)
+        await box.remove_children()
+        widgets: list[Any] = []
+        if info.dangerous:
+            widgets.append(Static(f"{name} is dangerous: it gives whoever connects a way to run "
+                                  "programs on this machine.", classes="warning", markup=False))
+            widgets.append(Checkbox("I understand and want to run it", id=DANGER_ID))
+        for option in info.options:
+            widgets.extend(self._option_widgets(option))
+        if not info.options:
+            widgets.append(Static(f"{name} has no options.", classes="dim", markup=False))
+        await box.mount_all(widgets)
+        apply_blink(self)
+        self.query_one("#error", Static).update("")
+
+    def _option_widgets(self, option: Option) -> list[Any]:
+        widget_id = f"opt-{option.name}"
+        help_text = option.help or option.name
+        if option.type is bool:
+            box = Checkbox(f"{option.flag}  {help_text}", bool(option.default), id=widget_id)
+            return [box]
+        if option.choices:
+            field: Any = Select([(choice, choice) for choice in option.choices],
+                                value=option.default if option.default in option.choices else Select.BLANK,
+                                id=widget_id)
+        else:
+            placeholder = {list: "comma-separated values", tuple: "program and arguments, shell-quoted"}
+            field = Input(_initial_text(option), id=widget_id,
+                          placeholder=placeholder.get(option.type, option.metavar or option.type.__name__))
+        return [Label(f"{option.flag}  {help_text}", classes="option-label", markup=False), field]
+
+    def _update_warning(self, host: str) -> None:
+        warning = self.query_one("#warning", Static)
+        text = network_warning(host)
+        warning.update(text)
+        warning.display = bool(text)
+
+    @on(Select.Changed, "#service")
+    async def _service_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.service_name:
+            await self._show_options(event.value)
+
+    @on(Input.Changed, "#host")
+    def _host_changed(self, event: Input.Changed) -> None:
+        self._update_warning(event.value)
+
+    @on(Input.Submitted)
+    async def _submitted(self) -> None:
+        await self.action_start()
+
+    @on(Button.Pressed, "#start")
+    async def _start_pressed(self) -> None:
+        await self.action_start()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def collect(self) -> tuple[dict[str, Any], str, int]:
+        """The form's values. Errors: ValueError with one line for the person."""
+        info = self.info
+        if info.dangerous and not self.query_one(f"#{DANGER_ID}", Checkbox).value:
+            raise ValueError(f"{info.name} needs the explicit opt-in: tick 'I understand' first")
+        options = {}
+        for option in info.options:
+            options[option.name] = option_value(option, self.query_one(f"#opt-{option.name}"))
+        host = self.query_one("#host", Input).value.strip()
+        port = parse_port_text(self.query_one("#port", Input).value)
+        return options, host, port
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#error", Static).update(text)
+
+    async def action_start(self) -> None:
+        try:
+            options, host, port = self.collect()
+            service = build_service(self.service_name, options)
+            listener = await self.manager.start_listener(service, host, port)
+        except (ValueError, OptionError, ListenError, UnknownServiceError) as exc:
+            self.show_error(str(exc))
+            return
+        self.dismiss(listener)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConnectDialog(ModalScreen["Session | None"]):
+    """HOST:PORT and a timeout; connects in a worker so Escape still works while waiting."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Give up and close")]
+
+    def __init__(self, manager: SessionManager, *, address: str = "127.0.0.1:", timeout: float = 5.0) -> None:
+        super().__init__()
+        self.manager = manager
+        self.initial_address = address
+        self.initial_timeout = timeout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static("Connect (open a client session)", classes="dialog-title", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("address", classes="field-label")
+                yield Input(self.initial_address, id="address", placeholder="HOST:PORT or [::1]:PORT")
+            with Horizontal(classes="row"):
+                yield Label("timeout s", classes="field-label")
+                yield Input(f"{self.initial_timeout:g}", id="timeout", classes="port")
+            yield Static("", id="error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Connect", variant="primary", id="connect")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        apply_blink(self)
+
+    def collect(self) -> tuple[str, int, float]:
+        """Errors: ValueError with one line."""
+        from tcpbench.cli import UsageError
+        from tcpbench.ui_spec import split_host_port
+
+        try:
+            host, port = split_host_port(self.query_one("#address", Input).value, "address")
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        if port == 0:
+            raise ValueError("address: port 0 cannot be connected to (1-65535)")
+        text = self.query_one("#timeout", Input).value.strip()
+        try:
+            timeout = float(text)
+        except ValueError:
+            raise ValueError(f"timeout {text!r} is not a number of seconds") from None
+        if not 0 < timeout <= 600:
+            raise ValueError("timeout must be more than 0 and at most 600 seconds")
+        return host, port, timeout
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#connect")
+    def action_connect(self) -> None:
+        try:
+            host, port, timeout = self.collect()
+        except ValueError as exc:
+            self.query_one("#error", Static).update(str(exc))
+            return
+        self.query_one("#error", Static).update(f"connecting to {host}:{port} ...")
+        self.query_one("#connect", Button).disabled = True
+        self.run_worker(self._connect(host, port, timeout), exclusive=True, group="connect")
+
+    async def _connect(self, host: str, port: int, timeout: float) -> None:
+        try:
+            session = await self.manager.open_session(host, port, timeout=timeout)
+        except ConnectError as exc:
+            self.query_one("#error", Static).update(str(exc))
+            self.query_one("#connect", Button).disabled = False
+            return
+        self.dismiss(session)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "connect")
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; dismisses with True for yes."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Do it"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no", tooltip="Do not do it"),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog confirm"):
+            yield Static(self.question, markup=False, id="question")
+            with Horizontal(classes="buttons"):
+                yield Button(self.yes, variant="error", id="yes")
+                yield Button("No", id="no")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -1,0 +1,416 @@
+"""The workbench screen: listeners, connections, the byte log and the send bar.
+
+One timer (`SYNC_HZ`) does all redrawing: the byte log on every tick, the
+tables and the header every few ticks. Engine events are collected by a cheap
+subscriber into a list and handled on the timer too, so a burst of traffic
+never turns into a burst of messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from tcpbench.engine import events as ev
+from tcpbench.engine.session import SessionClosedError
+from tcpbench.services.base import Service
+from tcpbench.widgets.bytelog import ByteLogView
+from tcpbench.widgets.header import TotalsHeader
+from tcpbench.widgets.sendbar import SendBar
+from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
+
+if TYPE_CHECKING:
+    from tcpbench.app import TcpBenchApp
+    from tcpbench.engine.manager import Listener
+    from tcpbench.engine.session import Session
+
+SYNC_HZ = 30
+TABLE_EVERY = 8
+"""Tables and header redraw every 8th tick (~4 Hz): rates and ages need no more."""
+WIDE = 140
+"""At this width and more the two tables sit side by side."""
+
+
+class Command(NamedTuple):
+    key: str
+    action: str
+    label: str
+    """Short footer label."""
+    title: str
+    """Command palette title."""
+    help: str
+    show: bool = True
+
+
+COMMANDS = (
+    Command("n", "new_listener", "Listen", "New listener",
+            "Start a server: pick a service, an address, a port and the service's options"),
+    Command("s", "stop_listener", "Stop", "Stop listener",
+            "Stop the selected listener and close its connections gracefully", False),
+    Command("c", "connect", "Connect", "Connect",
+            "Open a client session to HOST:PORT"),
+    Command("x", "close_session", "Close", "Close connection",
+            "Close the selected connection gracefully (FIN, then wait for the peer's FIN)"),
+    Command("f", "half_close", "FIN", "Half-close (FIN)",
+            "Send FIN on the selected connection: we stop sending but keep reading"),
+    Command("a", "abort", "RST", "Abort (RST)",
+            "Abort the selected connection at once with RST; the peer sees 'connection reset'"),
+    Command("h", "toggle_hex", "Hex", "Toggle hex / text",
+            "Show the byte log as a hexdump or as escaped text lines"),
+    Command("t", "toggle_timestamps", "Times", "Toggle timestamps",
+            "Show or hide the time of every row in the byte log", False),
+    Command("v", "toggle_all", "All", "Show all / selected",
+            "Byte log of every connection, or only of the selected one"),
+    Command("ctrl+l", "clear_log", "Clear", "Clear the log",
+            "Forget the rows in the byte log (counters stay)", False),
+    Command("slash", "search", "Search", "Search the log",
+            "Find text in the byte log (Enter: next, Ctrl+R: previous, Esc: close)"),
+    Command("i", "focus_send", "Type", "Type to send",
+            "Move to the send bar: type bytes for the selected connection or listener", False),
+    Command("p", "probe", "Probe", "Probe ports",
+            "Check which ports of a host accept connections"),
+    Command("P", "probe_listener", "Probe this", "Probe this listener",
+            "Probe the selected listener's host and port", False),
+    Command("question_mark,f1", "help", "Help", "Help", "Keys and what the TCP words mean"),
+    Command("q", "quit", "Quit", "Quit", "Close every connection and listener, then leave"),
+)
+
+
+class MainScreen(Screen[None]):
+    """Everything at once: what listens, what is connected, what was said."""
+
+    BINDINGS = [Binding(c.key, c.action, c.label, show=c.show, id=c.action, tooltip=c.help)
+                for c in COMMANDS] + [
+        Binding("escape", "close_search", "Close search", show=False, id="close_search"),
+        Binding("ctrl+r", "search_back", "Previous match", show=False, id="search_back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[ev.Event] = []
+        self.show_all = False
+        self.target: tuple[str, int] | None = None
+        """What the send bar talks to: ("session", id) or ("listener", id)."""
+        self.selected_session: int | None = None
+        self.selected_listener: int | None = None
+        self._tick = 0
+        self._unsubscribe: Any = None
+        self._log_status = ""
+
+    @property
+    def bench(self) -> TcpBenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        app = self.bench
+        yield TotalsHeader(id="totals")
+        with Container(id="panes"):
+            with Vertical(id="listeners-pane", classes="pane"):
+                yield ListenersTable(id="listeners")
+            with Vertical(id="connections-pane", classes="pane"):
+                yield ConnectionsTable(id="connections")
+        with Vertical(id="log-pane", classes="pane"):
+            yield Input(placeholder="search the log (Enter: next, Ctrl+R: previous, Esc: close)",
+                        id="search")
+            yield ByteLogView(app.manager, clock=app.clock, id="log")
+        yield SendBar(id="sendbar")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#listeners-pane").border_title = "Listeners"
+        self.query_one("#connections-pane").border_title = "Connections"
+        self.query_one("#log-pane").border_title = "Byte log"
+        self.query_one("#search").display = False
+        from tcpbench.screens.dialogs import apply_blink
+
+        apply_blink(self)
+        self._unsubscribe = self.bench.manager.subscribe(self._on_engine_event)
+        self._update_target()
+        self.sync(full=True)
+        self.set_interval(1 / SYNC_HZ, self._on_tick, name="sync")
+        self.query_one("#connections").focus()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= WIDE, "wide")
+
+    # --- syncing with the engine ---------------------------------------------
+
+    def _on_engine_event(self, event: ev.Event) -> None:
+        # Called inside engine callbacks: only keep the rare facts, and in O(1).
+        if not isinstance(event, (ev.BytesReceived, ev.BytesSent)):
+            self.events.append(event)
+
+    def _on_tick(self) -> None:
+        self._tick += 1
+        self.sync(full=bool(self.events) or self._tick % TABLE_EVERY == 0)
+
+    def sync(self, full: bool = True) -> None:
+        """Redraw from the engine: the log always; tables and header when `full`."""
+        app = self.bench
+        if self.events:
+            events, self.events = self.events, []
+            self._handle_events(events)
+        log = self.query_one(ByteLogView)
+        log.sync()
+        if full:
+            self.query_one(ListenersTable).sync(app.manager, app.address_formatter)
+            self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock())
+            self.query_one(TotalsHeader).sync(app.manager)
+        self._update_log_status(log)
+
+    def _handle_events(self, events: list[ev.Event]) -> None:
+        app = self.bench
+        resets = 0
+        for event in events:
+            if isinstance(event, ev.ListenerStarted):
+                listener = app.manager.listeners.get(event.listener)
+                if listener is not None:
+                    self.query_one(ListenersTable).track(listener)
+            elif isinstance(event, ev.SessionReset):
+                resets += 1
+                if resets <= 3:
+                    app.notify(f"session {event.session}: reset by peer ({event.message})",
+                               title="connection reset", severity="warning", markup=False)
+            elif isinstance(event, ev.ListenerFailed):
+                app.notify(event.message, title="listener failed", severity="error", markup=False)
+            elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
+                app.notify(event.text, title=event.topic, markup=False,
+                           severity="error" if event.topic == "error" else "warning")
+        if resets > 3:
+            app.notify(f"{resets - 3} more sessions were reset by their peers",
+                       title="connection reset", severity="warning", markup=False)
+
+    def _update_log_status(self, log: ByteLogView) -> None:
+        which = "all connections" if log.session_id is None else f"session {log.session_id}"
+        parts = [log.mode, which]
+        if log.show_timestamps:
+            parts.append("timestamps")
+        if not log.at_tail and log.new_since_scrolled:
+            parts.append(f"+{log.new_since_scrolled} new (End: follow)")
+        status = " · ".join(parts)
+        if status != self._log_status:
+            self._log_status = status
+            self.query_one("#log-pane").border_subtitle = status
+
+    # --- selection and the send bar ---------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#connections")
+    def _session_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._select_session(int(event.row_key.value))
+
+    @on(DataTable.RowHighlighted, "#listeners")
+    def _listener_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._select_listener(int(event.row_key.value))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        # Moving into a table makes its highlighted row the send bar's target again.
+        widget = event.widget
+        if isinstance(widget, (ListenersTable, ConnectionsTable)) and widget.selected_key is not None:
+            if isinstance(widget, ListenersTable):
+                self._select_listener(widget.selected_key)
+            else:
+                self._select_session(widget.selected_key)
+
+    def _select_session(self, session_id: int) -> None:
+        self.selected_session = session_id
+        if not self.show_all:
+            self.query_one(ByteLogView).session_id = session_id
+        if self.target is not None and self.target[0] == "listener" and isinstance(
+                self.focused, ListenersTable):
+            return  # a new connection row must not steal the target from the listener in use
+        self.target = ("session", session_id)
+        self._update_target()
+
+    def _select_listener(self, listener_id: int) -> None:
+        self.selected_listener = listener_id
+        listener = self.bench.manager.listeners.get(listener_id)
+        if listener is not None and takes_operator_input(listener):
+            self.target = ("listener", listener.id)
+            self._update_target()
+
+    def _update_target(self) -> None:
+        bar = self.query_one(SendBar)
+        app = self.bench
+        label = "no target: select a row"
+        if self.target is not None:
+            kind, key = self.target
+            if kind == "session" and key in app.manager.history:
+                session = app.manager.history[key]
+                label = f"#{key} {app.address_formatter(session.peer)}"
+            elif kind == "listener" and key in app.manager.listeners:
+                listener = app.manager.listeners[key]
+                label = f"L{key} {listener.service_name} (all clients)"
+        bar.target_label = label
+
+    @on(SendBar.Submitted)
+    def _send(self, event: SendBar.Submitted) -> None:
+        app = self.bench
+        if self.target is None:
+            app.notify("Select a connection (or a raw/chat listener) to send to.",
+                       severity="warning", markup=False)
+            return
+        kind, key = self.target
+        try:
+            if kind == "session":
+                app.manager.session(key).send(event.data)
+            else:
+                if key not in app.manager.listeners:
+                    raise SessionClosedError(f"listener {key} is stopped")
+                app.manager.operator_input(key, event.data)
+        except (SessionClosedError, KeyError) as exc:
+            app.notify(str(exc), title="not sent", severity="error", markup=False)
+
+    @on(SendBar.Invalid)
+    def _invalid(self, event: SendBar.Invalid) -> None:
+        self.bench.notify(event.error, title="not sent", severity="error", markup=False)
+
+    def _session(self) -> Session | None:
+        key = self.query_one(ConnectionsTable).selected_key
+        if key is None:
+            self.bench.notify("Select a connection first.", severity="warning", markup=False)
+            return None
+        return self.bench.manager.history.get(key)
+
+    def _listener(self) -> Listener | None:
+        key = self.query_one(ListenersTable).selected_key
+        listener = self.bench.manager.listeners.get(key) if key is not None else None
+        if listener is None:
+            self.bench.notify("Select a running listener first.", severity="warning", markup=False)
+        return listener
+
+    # --- actions -------------------------------------------------------------------
+
+    def action_new_listener(self) -> None:
+        from tcpbench.screens.dialogs import NewListenerDialog
+
+        def started(listener: Listener | None) -> None:
+            if listener is not None:
+                self.query_one(ListenersTable).track(listener)
+                self.sync()
+                self.bench.notify(f"{listener.service_name} listening on "
+                                  f"{self.bench.address_formatter(listener.address)}", markup=False)
+
+        self.app.push_screen(NewListenerDialog(self.bench.manager), started)
+
+    def action_stop_listener(self) -> None:
+        listener = self._listener()
+        if listener is None:
+            return
+        manager = self.bench.manager
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(manager.stop_listener(listener.id), group="stop")
+
+        if listener.sessions:
+            from tcpbench.screens.dialogs import ConfirmDialog
+
+            self.app.push_screen(ConfirmDialog(
+                f"Stop listener {listener.id} ({listener.service_name})? Its {len(listener.sessions)} "
+                "open connection(s) will be closed.", yes="Stop"), answer)
+        else:
+            answer(True)
+
+    def action_connect(self) -> None:
+        from tcpbench.screens.dialogs import ConnectDialog
+
+        def connected(session: Session | None) -> None:
+            if session is not None:
+                self.sync()
+                table = self.query_one(ConnectionsTable)
+                if str(session.id) in table.rows:
+                    table.move_cursor(row=table.get_row_index(str(session.id)))
+                self.target = ("session", session.id)
+                self._update_target()
+
+        self.app.push_screen(ConnectDialog(self.bench.manager), connected)
+
+    def action_close_session(self) -> None:
+        if (session := self._session()) is not None:
+            session.close()
+
+    def action_half_close(self) -> None:
+        if (session := self._session()) is not None:
+            session.half_close()
+
+    def action_abort(self) -> None:
+        if (session := self._session()) is not None:
+            session.abort()
+
+    def action_toggle_hex(self) -> None:
+        log = self.query_one(ByteLogView)
+        log.mode = "text" if log.mode == "hex" else "hex"
+
+    def action_toggle_timestamps(self) -> None:
+        log = self.query_one(ByteLogView)
+        log.show_timestamps = not log.show_timestamps
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self.query_one(ByteLogView).session_id = None if self.show_all else self.selected_session
+
+    def action_clear_log(self) -> None:
+        self.query_one(ByteLogView).clear()
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    def action_close_search(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.display:
+            search.display = False
+            self.query_one(ByteLogView).focus()
+
+    def action_search_back(self) -> None:
+        self._search(forward=False)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self._search(forward=True)
+
+    def _search(self, forward: bool) -> None:
+        text = self.query_one("#search", Input).value
+        if text and not self.query_one(ByteLogView).search(text, forward=forward):
+            self.bench.notify(f"not found: {text}", severity="warning", markup=False)
+
+    def action_focus_send(self) -> None:
+        for widget in self.query_one(SendBar).walk_children():
+            if widget.focusable:
+                widget.focus()
+                return
+
+    def action_probe(self) -> None:
+        self.bench.open_probe()
+
+    def action_probe_listener(self) -> None:
+        if (listener := self._listener()) is not None:
+            host, port = listener.address
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+            self.bench.open_probe(host, str(port))
+
+    def action_help(self) -> None:
+        from tcpbench.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.app.exit()
+
+
+def takes_operator_input(listener: Listener) -> bool:
+    """Does this listener's service do something with what the operator types (raw, chat)?"""
+    return type(listener.service).operator_input is not Service.operator_input
