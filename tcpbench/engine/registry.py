@@ -65,5 +65,10 @@ for _cls in (EchoService, MotdService, DiscardService, RawService):
     register(_plain(_cls))
 register(_plain(ChatService))
 
+from tcpbench.services.http import HttpService  # noqa: E402
+register(_plain(HttpService))
+from tcpbench.engine.fuzz_handler import FUZZ_INFO  # noqa: E402
+register(FUZZ_INFO)
+
 __all__ = ["SERVICES", "Option", "OptionError", "UnknownServiceError", "build_service", "register",
            "service_info"]

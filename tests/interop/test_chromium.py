@@ -1,0 +1,107 @@
+"""A real headless Chromium against `tcpbench serve http` (the first seed's symptom).
+
+One Chromium run loads the page under test RUNS times as iframes, one after the
+other: each is a real document navigation over Chromium's own connection pool.
+The page under test posts "ok" to its parent when it rendered; an error page
+(ERR_CONNECTION_RESET) posts nothing. A driver page, served by a second tcpbench
+http listener on another origin, counts and reports the result with a request
+to /report?ok=N&fail=M, which we read from the access-log Notes.
+
+The same test against `--naive` (the seed's netcat behaviour) must fail pages,
+which proves the test can fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+
+from tcpbench.engine import SessionManager, events as ev
+from tcpbench.engine.registry import build_service
+
+CHROMIUM = "/usr/lib/chromium/chromium"
+RUNS = 100
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+
+PAGE = '<!doctype html><title>t</title><p>a</p><script>parent.postMessage("ok", "*")</script>\n'
+DRIVER = """<!doctype html><title>driver</title><body><script>
+const target = %(target)s, runs = %(runs)d;
+let ok = 0, fail = 0, i = 0, got = false;
+window.addEventListener("message", e => { if (e.data === "ok") got = true; });
+function next() {
+  if (i >= runs) { fetch("/report?ok=" + ok + "&fail=" + fail); return; }
+  got = false;
+  const frame = document.createElement("iframe");
+  let settled = false;
+  const settle = () => {
+    if (settled) return; settled = true;
+    // the page's message may be handled just after the load event
+    setTimeout(() => { got ? ok++ : fail++; frame.remove(); i++; next(); }, 0);
+  };
+  frame.onload = settle;
+  setTimeout(settle, 5000);
+  frame.src = target + "?run=" + i;
+  document.body.appendChild(frame);
+}
+next();
+</script>
+"""
+
+
+async def run_chromium(target_service_options: dict) -> tuple[int, int, list[ev.Event]]:
+    seen: list[ev.Event] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        site = os.path.join(tmp, "site")
+        os.mkdir(site)
+        async with SessionManager(linger=1.0) as manager:
+            manager.subscribe(seen.append)
+            target = await manager.start_listener(build_service("http", target_service_options))
+            url = f"http://127.0.0.1:{target.port}/"
+            with open(os.path.join(site, "index.html"), "w") as f:
+                f.write(DRIVER % {"target": repr(url), "runs": RUNS})
+            driver = await manager.start_listener(build_service("http", {"dir": site}))
+            report = asyncio.get_running_loop().create_future()
+
+            def on_event(event: ev.Event) -> None:
+                if (isinstance(event, ev.ServiceNoted) and event.listener == driver.id
+                        and dict(event.fields).get("path", "").startswith("/report")
+                        and not report.done()):
+                    report.set_result(dict(event.fields)["path"])
+
+            manager.subscribe(on_event)
+            proc = await asyncio.create_subprocess_exec(
+                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={os.path.join(tmp, 'profile')}",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, "
+                "EXCLUDE ::1",
+                f"http://127.0.0.1:{driver.port}/",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                path = await asyncio.wait_for(report, 45)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+    match = re.fullmatch(r"/report\?ok=(\d+)&fail=(\d+)", path)
+    assert match, path
+    return int(match[1]), int(match[2]), seen
+
+
+async def test_chromium_loads_the_page_100_times_without_a_failure() -> None:
+    ok, fail, seen = await run_chromium({"body": PAGE, "content_type": "text/html; charset=utf-8"})
+    assert (ok, fail) == (RUNS, 0)
+    assert not [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
+
+
+async def test_chromium_fails_against_the_naive_netcat_mode() -> None:
+    ok, fail, seen = await run_chromium({"body": PAGE, "content_type": "text/html; charset=utf-8",
+                                         "naive": True})
+    assert ok + fail == RUNS
+    assert fail > 0, "the naive (netcat) mode should make Chromium fail some loads"
