@@ -86,6 +86,10 @@ async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) ->
         if args.host not in LOOPBACK:
             print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "
                   "machine", file=sys.stderr, flush=True)
+            if SERVICES[args.service].dangerous:
+                print(f"tcpbench: WARNING: anyone who can reach {format_address(listener.address)} "
+                      f"can now run {service.describe()!r} as you on this machine", file=sys.stderr,
+                      flush=True)
         manager.subscribe(printer)
 
         def operator(data: bytes) -> None:

@@ -64,6 +64,8 @@ def _plain(cls: type[Service], dangerous: bool = False) -> ServiceInfo:
 for _cls in (EchoService, MotdService, DiscardService, RawService):
     register(_plain(_cls))
 register(_plain(ChatService))
+from tcpbench.engine.exec_handler import EXEC_INFO  # noqa: E402  (engine-assembled: needs I/O)
+register(EXEC_INFO)
 
 from tcpbench.services.http import HttpService  # noqa: E402
 register(_plain(HttpService))
