@@ -1,0 +1,152 @@
+"""ProbeScreen standalone: a tiny app pushes it; real listeners on 127.0.0.1 answer the probe."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import App
+from textual.widgets import Checkbox, DataTable, Input, Static
+
+from tcpbench.engine import SessionManager
+from tcpbench.engine.registry import build_service
+from tcpbench.screens.probe import ProbeScreen
+from tests.engine.test_probe import closed_port
+
+
+class ProbeApp(App):
+    """Pushes one ProbeScreen on mount; `pwned` turns true if peer text ever ran an action."""
+
+    def __init__(self, host: str, ports: str) -> None:
+        super().__init__()
+        self.host = host
+        self.ports = ports
+        self.pwned = False
+
+    def on_mount(self) -> None:
+        self.push_screen(ProbeScreen(self.host, self.ports))
+
+    def action_pwn(self) -> None:
+        self.pwned = True
+
+
+async def wait_for(predicate, pilot, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await pilot.pause(0.02)
+
+
+def rows(table: DataTable) -> list[dict[str, str]]:
+    """Each row as {column key: plain text}."""
+    keys = [column.key.value for column in table.ordered_columns]
+    return [{key: str(getattr(cell, "plain", cell)) for key, cell in zip(keys, table.get_row_at(i))}
+            for i in range(table.row_count)]
+
+
+def head(row: dict[str, str]) -> list[str]:
+    return [row["address"], row["port"], row["outcome"]]
+
+
+async def test_probe_open_and_closed_ports():
+    closed = closed_port()
+    async with SessionManager(linger=1.0) as manager:
+        listener = await manager.start_listener(build_service("motd"), "127.0.0.1", 0)
+        app = ProbeApp("127.0.0.1", f"{listener.port},{closed}")
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            await pilot.click("#probe-run")
+            table = app.screen.query_one("#probe-results", DataTable)
+            await wait_for(lambda: table.row_count == 2, pilot, what="two rows")
+            await wait_for(lambda: "done" in str(app.screen.query_one("#probe-status", Static).render()),
+                           pilot, what="probe finished")
+            first, second = rows(table)
+            assert head(first) == ["127.0.0.1", str(listener.port), "open"]
+            assert "accepts connections" in first["explanation"] and first["banner"] == ""
+            assert float(first["ms"]) >= 0
+            assert head(second) == ["127.0.0.1", str(closed), "refused"]
+            assert second["explanation"].startswith("Connection refused: ")
+            assert "REJECT" in second["explanation"]
+            assert "done: 1 open, 1 refused" in str(app.screen.query_one("#probe-status").render())
+            await pilot.press("escape")
+            await wait_for(lambda: not isinstance(app.screen, ProbeScreen), pilot, what="dismissed")
+
+
+async def test_banner_from_the_network_is_escaped_and_inert():
+    hostile = "220 \\x1b]0;owned\\x07 [@click=app.pwn]click[/] [bold]x \\x9b"
+    async with SessionManager(linger=1.0) as manager:
+        listener = await manager.start_listener(build_service("motd", {"message": hostile}),
+                                                "127.0.0.1", 0)
+        app = ProbeApp("127.0.0.1", str(listener.port))
+        async with app.run_test(size=(200, 40)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            app.screen.query_one("#probe-banner", Checkbox).value = True
+            app.screen.query_one("#probe-ports", Input).focus()
+            await pilot.press("enter")  # Enter in a field runs the probe
+            table = app.screen.query_one("#probe-results", DataTable)
+            await wait_for(lambda: table.row_count == 1, pilot, what="one row")
+            [row] = rows(table)
+            assert row["outcome"] == "open"
+            assert row["banner"] == "220 \\e]0;owned\\x07 [@click=app.pwn]click[/] [bold]x \\x9b\\n"
+            table.focus()
+            await pilot.click("#probe-results", offset=(40, 1))  # on the banner cell
+            await pilot.pause()
+            assert not app.pwned
+            screen_text = "".join(seg.text for strip in app.screen._compositor.render_strips()
+                                  for seg in strip)
+            assert "\x1b" not in screen_text and "\x9b" not in screen_text
+
+
+async def test_tcp_wrappers_refusal_row():
+    async with SessionManager(linger=1.0) as manager:
+        service = build_service("motd", {"message": "421 Service not available."})
+        listener = await manager.start_listener(service, "127.0.0.1", 0)
+        app = ProbeApp("127.0.0.1", str(listener.port))
+        async with app.run_test(size=(200, 40)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            app.screen.query_one("#probe-banner", Checkbox).value = True
+            await pilot.click("#probe-run")
+            table = app.screen.query_one("#probe-results", DataTable)
+            await wait_for(lambda: table.row_count == 1, pilot, what="one row")
+            [row] = rows(table)
+            assert row["outcome"] == "open, refused" and "TCP wrappers" in row["explanation"]
+
+
+async def test_bad_input_is_shown_not_raised():
+    app = ProbeApp("127.0.0.1", "10-5")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+        status = app.screen.query_one("#probe-status", Static)
+        await pilot.click("#probe-run")
+        await wait_for(lambda: "backwards" in str(status.render()), pilot, what="range error")
+        assert status.has_class("error")
+        # Further attempts with Enter in a field (a second click this soon would be a double click)
+        app.screen.query_one("#probe-ports", Input).value = "22"
+        app.screen.query_one("#probe-timeout", Input).value = "soon"
+        app.screen.query_one("#probe-timeout", Input).focus()
+        await pilot.press("enter")
+        await wait_for(lambda: "timeout 'soon'" in str(status.render()), pilot, what="timeout error")
+        app.screen.query_one("#probe-timeout", Input).value = "1"
+        app.screen.query_one("#probe-host", Input).value = " "
+        await pilot.press("enter")
+        await wait_for(lambda: "Give a host" in str(status.render()), pilot, what="host error")
+        assert app.screen.query_one("#probe-results", DataTable).row_count == 0
+        assert isinstance(app.screen, ProbeScreen)  # still open, nothing crashed
+
+
+async def test_escape_cancels_a_running_probe():
+    from tests.engine.test_probe import silent_port
+
+    with silent_port() as silent:
+        app = ProbeApp("127.0.0.1", str(silent))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            screen = app.screen
+            screen.query_one("#probe-timeout", Input).value = "30"
+            await pilot.click("#probe-run")
+            await wait_for(lambda: any(w.group == "probe" for w in screen.workers), pilot,
+                           what="probe running")
+            worker = next(w for w in screen.workers if w.group == "probe")
+            await pilot.press("escape")
+            await wait_for(lambda: worker.is_finished, pilot, timeout=5, what="probe cancelled")
+            assert not isinstance(app.screen, ProbeScreen)
