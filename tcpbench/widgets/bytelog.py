@@ -107,6 +107,7 @@ class ByteLogView(ScrollView, can_focus=True):
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
         self._styles: dict[str, Style] = {}
         self._syncing = False
+        self._width_pending = False
         self._search_text = ""
         self._match: tuple[int, int, int] | None = None
         # Where `clear()` left each session, so a rebuild (hex/text switch) keeps it cleared.
@@ -159,10 +160,13 @@ class ByteLogView(ScrollView, can_focus=True):
         O(new records); returns at once when nothing changed. Follows the tail
         if the reader is at the end, else counts rows in `new_since_scrolled`.
         """
+        self._sync(SYNC_ROW_BUDGET)
+
+    def _sync(self, budget: int) -> None:
         records = self._pull()
         if not records:
             return
-        new_rows = self._index(records)
+        new_rows = self._index(records, budget)
         if not new_rows:
             return
         self._append(new_rows)
@@ -234,15 +238,15 @@ class ByteLogView(ScrollView, can_focus=True):
             return batches[0]
         return list(heapq.merge(*batches, key=lambda r: (r.at, r.session, r.seq)))
 
-    def _index(self, records: list[Record]) -> list[Row]:
+    def _index(self, records: list[Record], budget: int) -> list[Row]:
         mode = self.mode
         # Newest first until the budget is spent: under a firehose only the tail is shown.
         chunks: list[list[Row]] = []
         total = 0
         for record in reversed(records):
             rows = record_rows(record, mode)
-            if total + len(rows) > SYNC_ROW_BUDGET:
-                keep = SYNC_ROW_BUDGET - total
+            if total + len(rows) > budget:
+                keep = budget - total
                 if keep > 0:
                     chunks.append(rows[-keep:])
                 break
@@ -322,6 +326,10 @@ class ByteLogView(ScrollView, can_focus=True):
     def _prefix_width(self) -> int:
         return prefix_width(self.show_timestamps, self.session_id is None)
 
+    def _grow_width(self) -> None:
+        self._width_pending = False
+        self._update_virtual_size()
+
     def _update_virtual_size(self) -> None:
         self.virtual_size = Size(self._max_width, self.row_count)
 
@@ -360,7 +368,9 @@ class ByteLogView(ScrollView, can_focus=True):
             if strip.cell_length > self._max_width:
                 # Escapes make rows wider than their raw bytes; grow the scroll range lazily.
                 self._max_width = strip.cell_length
-                self.call_after_refresh(self._update_virtual_size)
+                if not self._width_pending:
+                    self._width_pending = True
+                    self.call_after_refresh(self._grow_width)
         return strip.crop_extend(scroll_x, scroll_x + width, base_style)
 
     def _build_strip(self, row: Row, number: int) -> Strip:
@@ -403,7 +413,8 @@ class ByteLogView(ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         self._reset()
-        self.sync()
+        # A one-off user action: index everything the stores still keep (up to the row bound).
+        self._sync(MAX_ROWS)
         self._update_virtual_size()
         self.refresh()
 

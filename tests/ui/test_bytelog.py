@@ -259,3 +259,31 @@ async def test_sync_without_news_does_nothing(mode):
             assert (view.row_count, view._base, list(view._cursors.items())) == before
             writer.close()
             await writer.wait_closed()
+
+
+async def test_firehose_budget_skips_with_exact_gap_and_rebuild_fills_in(monkeypatch):
+    monkeypatch.setattr(bytelog, "SYNC_ROW_BUDGET", 100)
+    async with SessionManager(linger=0.5) as manager:
+        port = await _listen(manager, "discard")
+        app = LogApp(manager)
+        async with app.run_test(size=(100, 20)) as pilot:
+            view = app.log_view
+            app.log_view.show_timestamps = False
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            payload = b"".join(b"%05d\n" % i for i in range(3000))
+            writer.write(payload)
+            await writer.drain()
+            await wait_until(lambda: sum(s.bytes_in for s in manager.history.values()) == len(payload))
+            await wait_until(lambda: any(r.endswith("02999\\n") for r in _rows(view)), what="last line")
+            rows = _rows(view)
+            gaps = sum(int(re.search(r"\.\.\. ([\d,]+) received", r).group(1).replace(",", ""))
+                       for r in rows if "not kept" in r)
+            shown = sum(len(r.split("< ", 1)[1].replace("\\n", "\n")) for r in rows if "< " in r)
+            assert gaps > 0 and gaps + shown == len(payload)
+            # Switching views rebuilds from the store, which still holds every line.
+            await pilot.press("h", "h")
+            rows = _rows(view)
+            assert not any("not kept" in r for r in rows)
+            assert sum(r.endswith("\\n") and "< " in r for r in rows) == 3000
+            writer.close()
+            await writer.wait_closed()
