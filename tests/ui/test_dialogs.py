@@ -1,0 +1,129 @@
+"""Dialog error paths: every failure shows inside the dialog, which stays open; the app keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from textual.widgets import Checkbox, Input, Static
+
+from tcpbench.engine.registry import SERVICES
+from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog, network_warning
+from tcpbench.screens.main import MainScreen
+from tcpbench.services.base import Option, ServiceInfo
+from tcpbench.services.echo import EchoService
+from tests.ui.helpers import connect_via_dialog, fill_listener_dialog, make_app, until
+
+
+async def submit(pilot, field: str = "#port") -> None:
+    """Press Enter in a field (a Button ignores a second click while it still shows the first)."""
+    pilot.app.screen.query_one(field, Input).focus()
+    await pilot.press("enter")
+
+
+def error_text(screen) -> str:
+    return str(screen.query_one("#error", Static).render())
+
+
+async def test_port_in_use_is_shown_in_the_dialog():
+    blocker = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    used = blocker.sockets[0].getsockname()[1]
+    app = make_app()
+    try:
+        async with app.run_test(size=(100, 40)) as pilot:
+            dialog = await fill_listener_dialog(pilot, "echo", port=str(used))
+            await pilot.click("#start")
+            await until(pilot, lambda: "already in use" in error_text(dialog), what="in-use error")
+            assert app.screen is dialog and not app.manager.listeners
+            # Fix the port in place and try again: the same dialog succeeds.
+            dialog.query_one("#port", Input).value = "0"
+            await submit(pilot, "#port")
+            await until(pilot, lambda: isinstance(app.screen, MainScreen), what="dialog closed")
+            assert len(app.manager.listeners) == 1
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+
+
+async def test_bad_port_and_unknown_host_are_shown_in_the_dialog():
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        dialog = await fill_listener_dialog(pilot, "echo", port="70000")
+        await pilot.click("#start")
+        await until(pilot, lambda: "0 to 65535" in error_text(dialog), what="bad port error")
+        dialog.query_one("#port", Input).value = "0"
+        dialog.query_one("#host", Input).value = "no-such-host.invalid"
+        await submit(pilot, "#port")
+        await until(pilot, lambda: "unknown host" in error_text(dialog), what="bad host error")
+        assert app.screen is dialog and app.is_running
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="cancelled")
+        assert not app.manager.listeners
+
+
+async def test_open_to_the_network_warning_follows_the_host():
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        dialog = await fill_listener_dialog(pilot, "echo")
+        warning = dialog.query_one("#warning", Static)
+        assert not warning.display
+        dialog.query_one("#host", Input).value = "0.0.0.0"
+        await until(pilot, lambda: warning.display, what="warning shown")
+        assert "open to the network" in str(warning.render())
+        dialog.query_one("#host", Input).value = "::1"
+        await until(pilot, lambda: not warning.display, what="warning hidden")
+    assert network_warning("::") and network_warning("192.0.2.1") and not network_warning("127.0.0.2")
+
+
+async def test_options_come_from_the_registry_and_dangerous_needs_opt_in(monkeypatch):
+    built: list[dict] = []
+
+    def build(greeting: str = "hi", repeat: int = 1, loud: bool = False, words: list | None = None):
+        built.append({"greeting": greeting, "repeat": repeat, "loud": loud, "words": words})
+        return EchoService()
+
+    info = ServiceInfo("zz-test", "a test service with every option type", (
+        Option("greeting", str, "hi", "what to say"),
+        Option("repeat", int, 1, "how often"),
+        Option("loud", bool, False, "shout"),
+        Option("words", list, None, "extra words"),
+    ), build, dangerous=True)
+    monkeypatch.setitem(SERVICES, "zz-test", info)
+    app = make_app()
+    async with app.run_test(size=(100, 45)) as pilot:
+        dialog = await fill_listener_dialog(pilot, "zz-test")
+        assert isinstance(dialog, NewListenerDialog)
+        assert dialog.query_one("#opt-greeting", Input).value == "hi"
+        dialog.query_one("#opt-repeat", Input).value = "lots"
+        await pilot.click("#start")
+        await until(pilot, lambda: "opt-in" in error_text(dialog), what="opt-in required")
+        dialog.query_one("#danger-opt-in", Checkbox).value = True
+        await submit(pilot, "#port")
+        await until(pilot, lambda: "not a whole number" in error_text(dialog), what="bad int")
+        dialog.query_one("#opt-repeat", Input).value = "3"
+        dialog.query_one("#opt-loud", Checkbox).value = True
+        dialog.query_one("#opt-words", Input).value = "a, b,c"
+        await submit(pilot, "#port")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="started")
+        assert built == [{"greeting": "hi", "repeat": 3, "loud": True, "words": ["a", "b", "c"]}]
+
+
+async def test_refused_connect_is_shown_in_the_dialog():
+    with socket.socket() as sock:  # a port that was just free: nothing listens there now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        dialog = await connect_via_dialog(pilot, f"127.0.0.1:{port}")
+        assert isinstance(dialog, ConnectDialog)
+        await until(pilot, lambda: "refused" in error_text(dialog), what="refused error")
+        assert app.screen is dialog and app.is_running
+        dialog.query_one("#address", Input).value = "127.0.0.1"
+        await submit(pilot, "#address")
+        await until(pilot, lambda: "HOST:PORT" in error_text(dialog), what="format error")
+        dialog.query_one("#address", Input).value = "[::1:80"
+        await submit(pilot, "#address")
+        await until(pilot, lambda: "']'" in error_text(dialog), what="bracket error")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="cancelled")
+        assert not app.manager.sessions
