@@ -36,7 +36,7 @@ from textual.strip import Strip
 from tcpbench.engine.bytestore import EVENT, Record
 from tcpbench.engine.manager import SessionManager
 from tcpbench.widgets.bytelog_format import (
-    GAP, HEX, TEXT, Row, gap_row, prefix_width, record_rows, row_body, row_parts,
+    GAP, HEX, TEXT, Row, continue_row, gap_row, prefix_width, record_rows, row_body, row_parts,
 )
 
 MAX_ROWS = 50_000
@@ -108,6 +108,7 @@ class ByteLogView(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}
         self._syncing = False
         self._width_pending = False
+        self._tail_changed = False
         self._search_text = ""
         self._match: tuple[int, int, int] | None = None
         # Where `clear()` left each session, so a rebuild (hex/text switch) keeps it cleared.
@@ -166,10 +167,12 @@ class ByteLogView(ScrollView, can_focus=True):
         records = self._pull()
         if not records:
             return
+        self._tail_changed = False
         new_rows = self._index(records, budget)
-        if not new_rows:
-            return
-        self._append(new_rows)
+        if new_rows:
+            self._append(new_rows)
+        elif self._tail_changed:
+            self.refresh()
 
     def clear(self) -> None:
         """Forget what is shown; only bytes arriving from now on appear. Engine counters are untouched."""
@@ -239,22 +242,26 @@ class ByteLogView(ScrollView, can_focus=True):
         return list(heapq.merge(*batches, key=lambda r: (r.at, r.session, r.seq)))
 
     def _index(self, records: list[Record], budget: int) -> list[Row]:
+        """Rows for new records, newest first until `budget` rows; then in order, with
+        gap rows where stream offsets jump and unfinished rows completed (`continue_row`)."""
         mode = self.mode
-        # Newest first until the budget is spent: under a firehose only the tail is shown.
-        chunks: list[list[Row]] = []
+        # Under a firehose only the tail is indexed: nobody reads faster than this.
+        chunks: list[tuple[Record, list[Row], bool]] = []
         total = 0
         for record in reversed(records):
             rows = record_rows(record, mode)
+            if not rows:
+                continue
             if total + len(rows) > budget:
                 keep = budget - total
                 if keep > 0:
-                    chunks.append(rows[-keep:])
+                    chunks.append((record, rows[-keep:], False))
                 break
-            chunks.append(rows)
+            chunks.append((record, rows, True))
             total += len(rows)
         out: list[Row] = []
         expected = self._expected
-        for rows in reversed(chunks):
+        for record, rows, whole in reversed(chunks):
             first = rows[0]
             kind = first[0]
             if kind == EVENT:
@@ -264,10 +271,35 @@ class ByteLogView(ScrollView, can_focus=True):
             want = expected.get(key, 0)
             if first[3] > want:
                 out.append(gap_row(first[1], first[2], kind, first[3] - want))
-            last = rows[-1]
-            expected[key] = last[3] + len(last[4])
-            out.extend(rows)
+            elif whole:
+                rows = self._continue_previous(out, record, mode, rows)
+            if rows:
+                last = rows[-1]
+                expected[key] = last[3] + len(last[4])
+                out.extend(rows)
+            else:
+                expected[key] = record.offset + len(record.data)
         return out
+
+    def _continue_previous(self, out: list[Row], record: Record, mode: str, rows: list[Row]) -> list[Row]:
+        """Complete the previous row with `record`'s first bytes if it continues it."""
+        if out:
+            merged = continue_row(out[-1], record, mode)
+            if merged is None:
+                return rows
+            out[-1] = merged[0]
+        else:
+            if self.row_count == 0:
+                return rows
+            merged = continue_row(self._rows[-1], record, mode)
+            if merged is None:
+                return rows
+            # The row is already on screen: replace it and forget its cached strip.
+            self._rows[-1] = merged[0]
+            self._row_bytes += merged[1]
+            self._cache.discard(self._base + self.row_count - 1)
+            self._tail_changed = True
+        return record_rows(record, mode, merged[1])
 
     def _append(self, new_rows: list[Row]) -> None:
         rows = self._rows

@@ -74,6 +74,35 @@ def record_rows(record: Record, mode: str, start: int = 0) -> list[Row]:
     return rows
 
 
+def continue_row(prev: Row, record: Record, mode: str) -> tuple[Row, int] | None:
+    """Complete `prev` with the start of `record` when the record continues it.
+
+    TCP has no message boundaries: one line often arrives in two reads. When
+    `record` carries the very next bytes of `prev`'s session and direction and
+    `prev` is unfinished (no LF yet in text mode, under 16 bytes in hex mode),
+    returns the completed row and how many bytes of `record` it took; the rest
+    is `record_rows(record, mode, start=taken)`. Otherwise None.
+    """
+    kind, at, session, offset, payload = prev
+    if kind != record.direction or session != record.session or kind not in ("rx", "tx"):
+        return None
+    if offset + len(payload) != record.offset:
+        return None
+    data = record.data
+    if mode == HEX:
+        room = HEX_WIDTH - len(payload)
+        if room <= 0:
+            return None
+        take = min(room, len(data))
+    else:
+        room = MAX_LINE - len(payload)
+        if room <= 0 or payload.endswith(b"\n"):
+            return None
+        end = data.find(b"\n", 0, room)
+        take = end + 1 if end != -1 else min(room, len(data))
+    return (kind, at, session, offset, payload + data[:take]), take
+
+
 def gap_row(at: float, session: int, direction: str, nbytes: int) -> Row:
     what = "received" if direction == "rx" else "sent"
     text = f"... {nbytes:,} {what} bytes not kept for display (the counters have every byte)"

@@ -12,7 +12,7 @@ from tcpbench.engine.events import PeerHalfClosed
 from tcpbench.engine.manager import SessionManager
 from tcpbench.engine.registry import build_service
 from tcpbench.widgets import bytelog
-from tcpbench.widgets.bytelog_format import MAX_LINE, format_clock, record_rows, row_parts
+from tcpbench.widgets.bytelog_format import MAX_LINE, continue_row, format_clock, record_rows, row_parts
 from tests.conftest import wait_until
 from tests.ui.bytelog_app import LogApp, screen_text
 
@@ -31,6 +31,18 @@ def test_hex_rows_use_stream_offsets():
     assert [(r[3], len(r[4])) for r in rows] == [(32, 16), (48, 16), (64, 8)]
     parts = row_parts(rows[0], "hex", timestamps=False, show_session=False, wall_offset=0)
     assert parts == [("> 00000020  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f  |................|", "tx")]
+
+
+def test_continue_row_completes_unfinished_rows_only():
+    prev = ("rx", 1.0, 7, 10, b"hel")
+    merged, taken = continue_row(prev, Record(3, 2.0, 7, "rx", 13, b"lo\nnext"), "text")
+    assert merged == ("rx", 1.0, 7, 10, b"hello\n") and taken == 3
+    assert continue_row(prev, Record(3, 2.0, 7, "tx", 13, b"lo"), "text") is None  # other direction
+    assert continue_row(prev, Record(3, 2.0, 8, "rx", 13, b"lo"), "text") is None  # other session
+    assert continue_row(prev, Record(3, 2.0, 7, "rx", 99, b"lo"), "text") is None  # not contiguous
+    assert continue_row(("rx", 1.0, 7, 10, b"done\n"), Record(3, 2.0, 7, "rx", 15, b"x"), "text") is None
+    merged, taken = continue_row(("tx", 1.0, 7, 0, b"12345"), Record(3, 2.0, 7, "tx", 5, bytes(20)), "hex")
+    assert len(merged[4]) == 16 and taken == 11
 
 
 def test_clock_format_is_utc_and_rounds_millis():
@@ -285,5 +297,26 @@ async def test_firehose_budget_skips_with_exact_gap_and_rebuild_fills_in(monkeyp
             rows = _rows(view)
             assert not any("not kept" in r for r in rows)
             assert sum(r.endswith("\\n") and "< " in r for r in rows) == 3000
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_a_line_split_across_reads_is_one_row():
+    async with SessionManager(linger=0.5) as manager:
+        port = await _listen(manager, "discard")
+        app = LogApp(manager)
+        async with app.run_test(size=(100, 20)) as pilot:
+            view = app.log_view
+            view.show_timestamps = False
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"hel")
+            await writer.drain()
+            await wait_until(lambda: any(r.endswith("< hel") for r in _rows(view)), what="first part")
+            writer.write(b"lo\nsecond")
+            await writer.drain()
+            await wait_until(lambda: any(r.endswith("< second") for r in _rows(view)), what="second part")
+            await pilot.pause()
+            assert [r for r in _rows(view) if "< " in r] == ["#1    < hello\\n", "#1    < second"]
+            assert "< hello\\n" in screen_text(app)
             writer.close()
             await writer.wait_closed()
