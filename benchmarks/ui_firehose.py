@@ -11,9 +11,11 @@ through the app, key latency p50/p95/max, frames drawn, RSS growth.
 Goals (HOUSE.md): >= 300 MiB/s, key p50 <= 50 ms, RSS growth < 50 MB.
 
     .venv/bin/python benchmarks/ui_firehose.py [--mib 1024] [--mode text|hex] [--data lines|random]
+    tmux new-session -d -x 120 -y 40 '.venv/bin/python benchmarks/ui_firehose.py --terminal --out /tmp/fh.txt'
 
-Headless (`run_test`); the compositor still renders every frame, only the
-final write to a terminal is skipped. Bounded: gives up after --timeout seconds.
+Headless by default (`run_test`): the compositor still renders every frame, only
+the final write to a terminal is skipped. `--terminal` runs the real driver (in
+tmux, say) and writes the report to --out. Bounded: gives up after --timeout seconds.
 """
 
 from __future__ import annotations
@@ -91,6 +93,14 @@ class FirehoseApp(App):
         self.manager = SessionManager(linger=1.0)
         yield ByteLogView(self.manager, id="log")
 
+    def on_mount(self) -> None:
+        if self.args.terminal:
+            self.run_worker(self._run_and_exit(), exit_on_error=True)
+
+    async def _run_and_exit(self) -> None:
+        await self.run_firehose()
+        self.exit()
+
     def post_display_hook(self) -> None:
         self.frames += 1
 
@@ -150,18 +160,33 @@ def main() -> int:
     parser.add_argument("--mode", choices=("text", "hex"), default="text")
     parser.add_argument("--data", choices=("lines", "random"), default="lines")
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    parser.add_argument("--terminal", action="store_true", help="run on the real terminal (e.g. in tmux)")
+    parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
-    app = asyncio.run(main_async(args))
+    if args.terminal:
+        app = FirehoseApp(args)
+        app.run()
+    else:
+        app = asyncio.run(main_async(args))
+    if not app.result:
+        print("the run did not finish", file=sys.stderr)
+        return 1
     r = app.result
     lat = sorted(x * 1000 for x in app.latencies) or [float("nan")]
     p50 = statistics.median(lat)
     p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
     ok_bytes = r["bytes_counted"] == r["bytes_expected"]
-    print(f"mode={args.mode} data={args.data} pid={os.getpid()}")
-    print(f"bytes counted {r['bytes_counted']:,} of {r['bytes_expected']:,} ({'all' if ok_bytes else 'MISSING'})")
-    print(f"throughput {r['mib_per_s']:.0f} MiB/s over {r['seconds']:.2f} s (goal >= 300)")
-    print(f"key latency ms: p50 {p50:.1f}  p95 {p95:.1f}  max {lat[-1]:.1f}  n={len(app.latencies)} (goal p50 <= 50)")
-    print(f"RSS growth {r['rss_growth_mib']:.1f} MiB (goal < 50); frames {r['frames']}; rows indexed {r['rows']}")
+    report = "\n".join([
+        f"mode={args.mode} data={args.data} {'terminal' if args.terminal else 'headless'} pid={os.getpid()}",
+        f"bytes counted {r['bytes_counted']:,} of {r['bytes_expected']:,} ({'all' if ok_bytes else 'MISSING'})",
+        f"throughput {r['mib_per_s']:.0f} MiB/s over {r['seconds']:.2f} s (goal >= 300)",
+        f"key latency ms: p50 {p50:.1f}  p95 {p95:.1f}  max {lat[-1]:.1f}  n={len(app.latencies)} (goal p50 <= 50)",
+        f"RSS growth {r['rss_growth_mib']:.1f} MiB (goal < 50); frames {r['frames']}; rows indexed {r['rows']}",
+    ])
+    print(report)
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write(report + "\n")
     return 0 if ok_bytes else 1
 
 
