@@ -135,9 +135,9 @@ def event_text(event: Any) -> str:
     if isinstance(event, ServiceNoted):
         # Service notes can carry peer-controlled text (a chat nick, an HTTP path).
         return f"-- {escape_text(event.topic)}: {escape_text(event.text)}"
+    # explain() names what happened itself ("peer sent FIN: ..."); the kind is the fallback.
     explained = event.explain()
-    text = f"-- {event.kind}: {explained}" if explained else f"-- {event.kind}"
-    return escape_text(text)
+    return escape_text(f"-- {explained}" if explained else f"-- {event.kind}")
 
 
 def row_parts(row: Row, mode: str, *, timestamps: bool, show_session: bool,

@@ -54,7 +54,7 @@ def test_event_rows_explain_tcp():
     event = PeerHalfClosed(5.0, 3)
     rows = record_rows(Record(0, 5.0, 3, "ev", 0, b"", event), "text")
     text = row_parts(rows[0], "text", timestamps=False, show_session=True, wall_offset=0)
-    assert "".join(t for t, _ in text) == "#3    * -- peer_fin: " + event.explain()
+    assert "".join(t for t, _ in text) == "#3    * -- " + event.explain()
 
 
 # --- the widget with real sockets ----------------------------------------------------------
@@ -83,7 +83,7 @@ async def test_bytes_appear_in_text_and_hex_view():
             rows = _rows(view)
             assert any(re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} #1    < hello\\r\\n", r) for r in rows), rows
             assert any(r.endswith("> world [bold]x\\n") for r in rows), rows
-            assert any("* -- opened: accepted" in r for r in rows), rows
+            assert any("* -- accepted: a peer completed" in r for r in rows), rows
             await pilot.pause()
             assert "< hello\\r\\n" in screen_text(app)
 
@@ -96,7 +96,7 @@ async def test_bytes_appear_in_text_and_hex_view():
 
             await pilot.press("t")
             assert view.show_timestamps is False
-            assert view.row_text(0).startswith("#1    * -- opened")
+            assert view.row_text(0).startswith("#1    * -- accepted")
             writer.close()
             await writer.wait_closed()
             await wait_until(lambda: any("peer sent FIN" in r for r in _rows(view)), what="FIN row")
