@@ -66,6 +66,8 @@ for _cls in (EchoService, MotdService, DiscardService, RawService):
 register(_plain(ChatService))
 from tcpbench.engine.exec_handler import EXEC_INFO  # noqa: E402  (engine-assembled: needs I/O)
 register(EXEC_INFO)
+from tcpbench.engine.relay import RELAY_INFO  # noqa: E402
+register(RELAY_INFO)
 
 from tcpbench.services.http import HttpService  # noqa: E402
 register(_plain(HttpService))

@@ -98,6 +98,8 @@ class Session(asyncio.BufferedProtocol):
         self._read_pauses: set[str] = set()
         self._drain_waiters: list[asyncio.Future[None]] = []
         self.conduit: Conduit | None = None
+        self.linked: int | None = None
+        """The other leg's session id when this session is one side of a relay pair."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
 
