@@ -102,6 +102,7 @@ class MainScreen(Screen[None]):
         self._tick = 0
         self._unsubscribe: Any = None
         self._log_status = ""
+        self._opened: list[int] = []
 
     @property
     def bench(self) -> TcpBenchApp:
@@ -164,7 +165,8 @@ class MainScreen(Screen[None]):
         log.sync()
         if full:
             self.query_one(ListenersTable).sync(app.manager, app.address_formatter)
-            self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock())
+            opened, self._opened = self._opened, []
+            self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
             self.query_one(TotalsHeader).sync(app.manager)
         self._update_log_status(log)
 
@@ -172,7 +174,9 @@ class MainScreen(Screen[None]):
         app = self.bench
         resets = 0
         for event in events:
-            if isinstance(event, ev.ListenerStarted):
+            if isinstance(event, ev.SessionOpened):
+                self._opened.append(event.session)
+            elif isinstance(event, ev.ListenerStarted):
                 listener = app.manager.listeners.get(event.listener)
                 if listener is not None:
                     self.query_one(ListenersTable).track(listener)

@@ -100,7 +100,7 @@ class _SyncedTable(DataTable):
 class ListenersTable(_SyncedTable):
     """One row per listener this app started, stopped ones included."""
 
-    COLUMNS = (("id", "#", 3), ("service", "service", 8), ("address", "address", 22),
+    COLUMNS = (("id", "#", 3), ("service", "service", 7), ("address", "address", 21),
                ("state", "state", 9), ("conns", "conns", 7), ("in", "in", 7), ("out", "out", 7))
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -122,9 +122,10 @@ class ListenersTable(_SyncedTable):
 class ConnectionsTable(_SyncedTable):
     """One row per session: live ones, and the latest ended ones with how they ended."""
 
-    COLUMNS = (("id", "#", 4), ("peer", "peer", 22), ("local", "local", 22), ("origin", "from", 8),
-               ("state", "state", 19), ("in", "in", 7), ("out", "out", 7), ("rate", "rate", 8),
-               ("age", "age", 6))
+    COLUMNS = (("id", "#", 4), ("peer", "peer", 21), ("state", "state", 19), ("in", "in", 6),
+               ("out", "out", 6), ("rate", "rate", 7), ("age", "age", 6), ("origin", "from", 6),
+               ("local", "local", 21))
+    """Most telling first: at 80 columns everything up to the rate is visible."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -133,21 +134,21 @@ class ConnectionsTable(_SyncedTable):
         self._ended: list[int] = []
         self._live: dict[int, None] = {}
         """Ids of sessions not yet drawn in a final state, in opening order."""
-        self._max_seen = 0
 
-    def sync(self, manager: SessionManager, address: AddressFormatter, now: float) -> None:
+    def sync(self, manager: SessionManager, address: AddressFormatter, now: float,
+             opened: list[int] | tuple[int, ...] = ()) -> None:
         """Redraw changed rows. `now` is the app's (injectable) clock, in seconds.
 
-        Costs O(live sessions + sessions new since the last sync), not O(history).
+        `opened` holds the ids of SessionOpened events since the last sync, so a
+        session that opened and ended between two syncs still gets its row.
+        Costs O(live sessions + rows not yet final), never O(history).
         """
-        fresh = []
-        for session_id in reversed(manager.history):
-            if session_id <= self._max_seen:
-                break
-            fresh.append(session_id)
-        for session_id in reversed(fresh):
-            self._live[session_id] = None
-        self._max_seen = max(self._max_seen, *fresh) if fresh else self._max_seen
+        for session_id in opened:
+            if session_id not in self._cells:
+                self._live[session_id] = None
+        for session_id in manager.sessions:
+            if session_id not in self._live and session_id not in self._cells:
+                self._live[session_id] = None
         for session_id in list(self._live):
             session = manager.history.get(session_id)
             if session is None:
@@ -174,9 +175,9 @@ class ConnectionsTable(_SyncedTable):
         ended = session.ended_at if session.is_finished else None
         age = (session.ended_at - session.opened_at) if ended is not None else now - first_seen
         self._put(session.id, (
-            str(session.id), address(session.peer), address(session.local), origin,
-            session.state, human_bytes(session.bytes_in), human_bytes(session.bytes_out),
-            human_rate(rate), human_age(age)))
+            str(session.id), address(session.peer), session.state, human_bytes(session.bytes_in),
+            human_bytes(session.bytes_out), human_rate(rate), human_age(age), origin,
+            address(session.local)))
 
     def _drop(self, key: int) -> None:
         super()._drop(key)

@@ -1,0 +1,86 @@
+"""How the workbench looks: SVG snapshots with every source of nondeterminism removed.
+
+Sync test functions (snap_compare runs its own event loop); `run_before` is async
+and runs inside the app. The clock is fixed (ages 0s, no rates), ports are masked,
+the cursor does not blink, animations are off, timestamps are hidden and the
+bytes are fixed. The traffic is between the app's own client session and its own
+echo listener, so every socket belongs to the app and closes with it.
+Update with: pytest tests/snapshots --snapshot-update (then look at the SVGs).
+"""
+
+from __future__ import annotations
+
+import time
+
+from tcpbench.app import TcpBenchApp
+from tcpbench.ui_spec import ListenSpec
+
+FIXED_CLOCK = 1_700_000_000.0
+PAYLOAD = b"GET /[bold]not-bold[/bold] HTTP/1.0\r\nHost: x\r\n\r\n" + bytes(range(0, 40))
+
+
+def masked(address: tuple[str, int]) -> str:
+    host = address[0]
+    return f"[{host}]:<port>" if ":" in host else f"{host}:<port>"
+
+
+def make_app() -> TcpBenchApp:
+    app = TcpBenchApp(listen=[ListenSpec("echo", "127.0.0.1", 0)], clock=lambda: FIXED_CLOCK,
+                      address_formatter=masked, cursor_blink=False)
+    app.animation_level = "none"
+    return app
+
+
+async def _until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.02)
+
+
+async def with_traffic(pilot) -> None:
+    app = pilot.app
+    await _until(pilot, lambda: app.manager.listeners)
+    listener = next(iter(app.manager.listeners.values()))
+    session = await app.manager.open_session("127.0.0.1", listener.port)
+    session.send(PAYLOAD)
+    await _until(pilot, lambda: session.bytes_in == len(PAYLOAD))
+    await pilot.press("t")  # timestamps off: they are wall-clock readings
+    app.clear_notifications()
+    app.screen.sync()
+    await pilot.pause(0.2)
+    app.screen.sync()
+    await pilot.pause()
+
+
+def test_main_screen_with_traffic(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(120, 35), run_before=with_traffic)
+
+
+def test_hex_view(snap_compare):
+    async def run_before(pilot) -> None:
+        await with_traffic(pilot)
+        await pilot.press("h")
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(), terminal_size=(120, 35), run_before=run_before)
+
+
+def test_layout_80x24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=with_traffic)
+
+
+def test_layout_200x50_side_by_side(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(200, 50), run_before=with_traffic)
+
+
+def test_new_listener_dialog(snap_compare):
+    async def run_before(pilot) -> None:
+        await _until(pilot, lambda: pilot.app.manager.listeners)
+        pilot.app.clear_notifications()
+        await pilot.press("n")
+        await _until(pilot, lambda: pilot.app.screen.query("#options > *"))
+        pilot.app.screen.query_one("#host").value = "0.0.0.0"  # shows the open-to-the-network warning
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(), terminal_size=(100, 40), run_before=run_before)
