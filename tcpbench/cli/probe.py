@@ -36,8 +36,10 @@ def add_parser(commands: Any) -> None:
         description="Connect to each PORT on every address of HOST and say what happened: "
                     "open, refused (RST: nothing listens, or REJECT), timed out (DROP), "
                     "unreachable (ICMP from a router or firewall). Exit 0 when every port is "
-                    "open, 1 otherwise.")
-    parser.add_argument("host")
+                    "open (with --banner: and no service turned us away at once), 1 otherwise, "
+                    "2 for bad arguments.")
+    parser.add_argument("host", metavar="HOST",
+                        help="a name (every IPv4 and IPv6 address it has is probed) or an address")
     parser.add_argument("ports", type=_port_list, metavar="PORTS",
                         help="22 | 22,80,443 | 8000-8010 | ssh,http (service names) | a mix")
     parser.add_argument("--timeout", "-w", type=parse_positive, default=DEFAULT_TIMEOUT,

@@ -171,3 +171,11 @@ def test_thousand_closed_ports():
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["port"] for r in records] == list(range(1, 1001))
     assert {r["outcome"] for r in records} <= {"refused", "open"}
+
+
+def test_probe_cli_does_not_load_the_ui():
+    code = ("import sys, tcpbench.cli.probe\n"
+            "bad = [m for m in ('textual', 'rich') if m in sys.modules]\n"
+            "assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
