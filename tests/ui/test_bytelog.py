@@ -11,7 +11,7 @@ from tcpbench.engine.bytestore import Record
 from tcpbench.engine.events import PeerHalfClosed
 from tcpbench.engine.manager import SessionManager
 from tcpbench.engine.registry import build_service
-from tcpbench.widgets import bytelog
+from tcpbench.widgets import bytelog_index
 from tcpbench.widgets.bytelog_format import MAX_LINE, continue_row, format_clock, record_rows, row_parts
 from tests.conftest import wait_until
 from tests.ui.bytelog_app import LogApp, screen_text
@@ -185,7 +185,7 @@ async def test_store_trimming_shows_exact_gap():
 
 
 async def test_own_row_bound_trims_without_moving_the_reader(monkeypatch):
-    monkeypatch.setattr(bytelog, "MAX_ROWS", 150)
+    monkeypatch.setattr(bytelog_index, "MAX_ROWS", 150)
     async with SessionManager(linger=0.5) as manager:
         port = await _listen(manager, "discard")
         app = LogApp(manager)
@@ -265,16 +265,16 @@ async def test_sync_without_news_does_nothing(mode):
             writer.write(b"x" * 100)
             await writer.drain()
             await wait_until(lambda: view.row_count >= 2)
-            before = (view.row_count, view._base, list(view._cursors.items()))
+            before = (view.row_count, view._index.base, list(view._index._cursors.items()))
             for _ in range(5):
                 view.sync()
-            assert (view.row_count, view._base, list(view._cursors.items())) == before
+            assert (view.row_count, view._index.base, list(view._index._cursors.items())) == before
             writer.close()
             await writer.wait_closed()
 
 
 async def test_firehose_budget_skips_with_exact_gap_and_rebuild_fills_in(monkeypatch):
-    monkeypatch.setattr(bytelog, "SYNC_ROW_BUDGET", 100)
+    monkeypatch.setattr(bytelog_index, "SYNC_ROW_BUDGET", 100)
     async with SessionManager(linger=0.5) as manager:
         port = await _listen(manager, "discard")
         app = LogApp(manager)
