@@ -57,7 +57,8 @@ class HttpService(Service):
     name = "http"
     summary = "an HTTP/1.1 server (h11): a fixed response or a directory"
     options = (
-        Option("body", str, None, f"the response body for every path (default {DEFAULT_BODY!r})", "TEXT"),
+        Option("body", str, None, "the response body for every path (\\n, \\t, \\\\ and \\xNN escapes; "
+               f"default {DEFAULT_BODY!r})", "TEXT"),
         Option("body_file", str, None, "send this file's bytes as the body", "FILE"),
         Option("status", int, 200, "the status code of the fixed response", "CODE"),
         Option("content_type", str, "text/plain; charset=utf-8", "Content-Type of the fixed response",
@@ -95,7 +96,7 @@ class HttpService(Service):
             except OSError as exc:
                 raise OptionError(f"cannot read {body_file}: {exc.strerror or exc}") from None
         else:
-            payload = (DEFAULT_BODY if body is None else body).encode("utf-8")
+            payload = DEFAULT_BODY.encode() if body is None else _unescape(body)
         self.extra_headers = [_parse_header(h) for h in header or []]
         try:
             self.root = DirectoryRoot(dir) if dir is not None else None
@@ -276,6 +277,16 @@ class HttpService(Service):
         return Note(text, session, "access", (("method", method_text), ("path", path_text),
                                               ("status", status), ("bytes", size),
                                               ("duration_ms", ms), ("session", session)))
+
+
+def _unescape(text: str) -> bytes:
+    """`--body` as motd's `--message`: UTF-8 text with backslash escapes."""
+    from tcpbench.safetext import EscapeError, unescape_bytes
+
+    try:
+        return unescape_bytes(text)
+    except EscapeError as exc:
+        raise OptionError(f"--body: {exc}") from None
 
 
 def _parse_header(text: str) -> tuple[bytes, bytes]:

@@ -79,6 +79,14 @@ def test_options_shape_the_fixed_response() -> None:
     assert headers["x-one"] == "1" and headers["cache-control"] == "no-store"
 
 
+def test_body_takes_escapes_like_motd() -> None:
+    service = HttpService(body="a\\tb\\n\\x00")
+    opened(service)
+    assert responses(sent(feed(service, [GET])))[0][2] == b"a\tb\n\x00"
+    with pytest.raises(OptionError, match="--body"):
+        HttpService(body="bad\\")
+
+
 def test_body_file(tmp_path) -> None:
     path = tmp_path / "b.bin"
     path.write_bytes(bytes(range(256)))
