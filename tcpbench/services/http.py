@@ -126,7 +126,9 @@ class HttpService(Service):
             head = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: " % len(self.body)
                     + self.content_type + b"\r\n\r\n")
             return [Note("naive mode: answered without reading the request, closing with RST",
-                         session, "access"),
+                         session, "access", (("method", "-"), ("path", "-"), ("status", 200),
+                                             ("bytes", len(self.body)), ("duration_ms", 0.0),
+                                             ("session", session))),
                     Send(session, head + self.body),
                     Abort(session, "naive mode (netcat demonstration)")]
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head)

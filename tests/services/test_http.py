@@ -296,8 +296,11 @@ def test_arbitrary_bytes_give_answers_or_a_peer_error_never_an_exception(chunks,
     if fin:
         effects += service.peer_half_closed(S, 0.0)
     effects += service.tick(100.0)
-    for status, _, _ in parsed(effects):
-        assert status == 200 or 400 <= status < 500
+    statuses = [status for status, _, _ in parsed(effects)]
+    assert all(status == 200 or 400 <= status < 500 for status in statuses)
+    if any(status >= 400 for status in statuses):  # a peer error ends the connection, gracefully
+        assert [e for e in effects if not isinstance(e, Note)][-1] == Close(S)
+        assert statuses.index(next(s for s in statuses if s >= 400)) == len(statuses) - 1
     assert not [e for e in effects if isinstance(e, Abort)]
 
 
