@@ -293,6 +293,8 @@ class ByteLogView(ScrollView, can_focus=True):
     def _show_match(self, index: int, column: int, length: int) -> None:
         self._match = (self._index.base + index, column, length)
         self._cache.clear()
+        # The reader is looking at a match: new bytes must not scroll it away.
+        self._follow = False
         height = self.scrollable_content_region.height
         if not (self.scroll_y <= index < self.scroll_y + height):
             self.scroll_to(y=max(0, index - height // 2), animate=False, immediate=True)
