@@ -201,6 +201,12 @@ class SendBar(Widget):
         self.input.placeholder = FILE_PLACEHOLDER
         self.input.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape belongs to the file prompt only; otherwise let it reach the screen.
+        if action == "cancel_file":
+            return self.file_mode
+        return True
+
     def action_cancel_file(self) -> None:
         if self.file_mode:
             self._leave_file_mode()

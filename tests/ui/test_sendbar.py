@@ -9,10 +9,16 @@ from tcpbench.widgets import SendBar
 
 
 class BarApp(App):
+    BINDINGS = [("escape", "app_escape")]
+
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[tuple[bytes, str]] = []
         self.errors: list[str] = []
+        self.escapes = 0
+
+    def action_app_escape(self) -> None:
+        self.escapes += 1
 
     def compose(self) -> ComposeResult:
         yield SendBar(id="bar")
@@ -119,6 +125,8 @@ async def test_send_file_and_missing_file(tmp_path):
         assert not bar.file_mode
         bar.action_send_file()
         await pilot.press("escape")
-        assert not bar.file_mode
+        assert not bar.file_mode and app.escapes == 0
+        await pilot.press("escape")  # outside the file prompt, Escape is the app's
+        assert app.escapes == 1
         await _type(pilot, "line")
         assert app.sent[-1][0] == b"line\n"
