@@ -6,8 +6,8 @@ seed's `cat response1.txt -`), so a browser gets past its HTTP parser and feeds
 gibberish to its HTML engine. Either way the close is graceful (FIN, then the
 peer's input is drained): the browser sees the end of the body, never a reset.
 
-Replay: the listener has one seed S (given with `--seed` or chosen at start and
-announced). Sessions are numbered in accept order k = 0, 1, 2, ...; session k
+Replay: the listener has one seed S (given with `--seed` or chosen at start, and
+announced by a Note at the first timer tick). Sessions are numbered in accept order k = 0, 1, 2, ...; session k
 streams the bytes of seed S + k, and its Note says so. To replay what crashed a
 client, start `tcpbench serve fuzz --seed S+k` and connect once: the first
 session of that listener gets exactly those bytes again.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Iterator
 
-from tcpbench.services.base import Option, OptionError, Service
+from tcpbench.services.base import Note, Option, OptionError, Service
 
 CHUNK = 256 * 1024
 MAX_HEAD = 64 * 1024
@@ -94,6 +94,17 @@ class FuzzService(Service):
         self.seed = seed
         self.content_type = content_type
         self.sessions_started = 0
+        self.announced = False
+
+    tick_interval = 0.25
+    """Only to announce the listener's seed once, at the first tick after it started."""
+
+    def tick(self, now: float) -> list:
+        if self.announced:
+            return []
+        self.announced = True
+        return [Note(f"listener seed {self.seed}: session k (0, 1, 2, ... in accept order) streams "
+                     f"seed {self.seed}+k", None, "fuzz", (("seed", self.seed),))]
 
     def next_session_seed(self) -> tuple[int, int]:
         """(order k, seed S + k) for the next session, in accept order."""

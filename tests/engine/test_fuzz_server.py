@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -106,13 +108,30 @@ async def test_a_slow_reader_throttles_the_sender(manager: SessionManager) -> No
     await writer.wait_closed()
 
 
+def read_until(proc: subprocess.Popen, needle: bytes, timeout: float = 10.0) -> bytes:
+    """Raw reads of the child's stdout (no buffered readline under select) until `needle`."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} not seen in {data!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"EOF before {needle!r}: {data!r}"
+            data += chunk
+    return data
+
+
 def test_cli_serve_fuzz_http_mode() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "tcpbench", "serve", "fuzz", "--mode", "http",
                              "--bytes", "5000", "--seed", "11", "--quiet-data"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline().decode()
+        seen = read_until(proc, b"listener seed 11")  # the announcement, at the first tick
+        first = seen.split(b"\n")[0].decode()
         assert first.startswith("listening on 127.0.0.1:"), first
         conn = http.client.HTTPConnection("127.0.0.1", int(first.rsplit(":", 1)[1]), timeout=5)
         conn.request("GET", "/")
@@ -123,4 +142,5 @@ def test_cli_serve_fuzz_http_mode() -> None:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "seed 11" in out.decode()
+    assert "fuzz: listener seed 11" in seen.decode()
+    assert "#1 fuzz: fuzz session 0 of this listener: seed 11" in out.decode()

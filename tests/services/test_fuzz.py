@@ -36,6 +36,14 @@ def test_sessions_take_seed_plus_their_order() -> None:
     assert [service.next_session_seed() for _ in range(3)] == [(0, 100), (1, 101), (2, 102)]
 
 
+def test_the_listener_seed_is_announced_once() -> None:
+    service = FuzzService(seed=77)
+    [note] = service.tick(1.0)
+    assert note.topic == "fuzz" and note.session is None and dict(note.fields)["seed"] == 77
+    assert "77" in note.text
+    assert service.tick(2.0) == []
+
+
 def test_http_mode_puts_a_valid_head_first() -> None:
     service = FuzzService(mode="http", bytes=10, seed=5)
     parts = list(service.stream(5))
