@@ -105,3 +105,32 @@ async def test_chromium_fails_against_the_naive_netcat_mode() -> None:
                                          "naive": True})
     assert ok + fail == RUNS
     assert fail > 0, "the naive (netcat) mode should make Chromium fail some loads"
+
+
+async def test_chromium_reads_a_fuzz_http_body_to_the_end_without_a_reset() -> None:
+    """The second seed's example 6 done right: Chromium gets a valid head, then
+    gibberish, then our FIN (its unread request bytes are drained, never RST)."""
+    seen: list[ev.Event] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SessionManager(linger=1.0) as manager:
+            manager.subscribe(seen.append)
+            listener = await manager.start_listener(
+                build_service("fuzz", {"mode": "http", "bytes": 200_000, "seed": 5}))
+            proc = await asyncio.create_subprocess_exec(
+                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={os.path.join(tmp, 'profile')}",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, "
+                "EXCLUDE ::1", "--dump-dom", f"http://127.0.0.1:{listener.port}/",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+    assert proc.returncode == 0
+    assert out.startswith(b"<html>") and len(out) > 10_000  # the gibberish was parsed as a page
+    sent = [e for e in seen if isinstance(e, ev.SessionClosed)]
+    assert sent and max(e.bytes_out for e in sent) > 200_000
+    assert not [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
