@@ -119,20 +119,23 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
         names = sorted(SERVICES)
         with Vertical(id="dialog", classes="dialog"):
             yield Static("New listener", classes="dialog-title", markup=False)
-            yield Select([(name, name) for name in names], value=self.service_name,
-                         allow_blank=False, id="service")
-            yield Static("", id="summary", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("service", classes="field-label")
+                yield Select([(name, name) for name in names], value=self.service_name,
+                             allow_blank=False, id="service", compact=True)
+            yield Static("", id="summary", classes="option-help", markup=False)
             with Horizontal(classes="row"):
                 yield Label("host", classes="field-label")
-                yield Input(self.initial_host, id="host", placeholder="127.0.0.1")
-                yield Label("port", classes="field-label")
-                yield Input(str(self.initial_port), id="port", placeholder="0 = any", classes="port")
+                yield Input(self.initial_host, id="host", placeholder="127.0.0.1", compact=True)
+                yield Label(" port ", classes="short-label")
+                yield Input(str(self.initial_port), id="port", placeholder="0 = any", classes="port",
+                            compact=True)
             yield Static("", id="warning", classes="warning", markup=False)
             yield VerticalScroll(id="options")
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button("Start", variant="primary", id="start")
-                yield Button("Cancel", id="cancel")
+                yield Button("Start", variant="primary", id="start", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     async def on_mount(self) -> None:
         await self._show_options(self.service_name)
@@ -152,7 +155,7 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
         if info.dangerous:
             widgets.append(Static(f"{name} is dangerous: it gives whoever connects a way to run "
                                   "programs on this machine.", classes="warning", markup=False))
-            widgets.append(Checkbox("I understand and want to run it", id=DANGER_ID))
+            widgets.append(Checkbox("I understand and want to run it", id=DANGER_ID, compact=True))
         for option in info.options:
             widgets.extend(self._option_widgets(option))
         if not info.options:
@@ -165,17 +168,18 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
         widget_id = f"opt-{option.name}"
         help_text = option.help or option.name
         if option.type is bool:
-            box = Checkbox(f"{option.flag}  {help_text}", bool(option.default), id=widget_id)
-            return [box]
-        if option.choices:
-            field: Any = Select([(choice, choice) for choice in option.choices],
-                                value=option.default if option.default in option.choices else Select.BLANK,
-                                id=widget_id)
+            field: Any = Checkbox(option.flag, bool(option.default), id=widget_id, compact=True)
+        elif option.choices:
+            field = Select([(choice, choice) for choice in option.choices],
+                           value=option.default if option.default in option.choices else Select.BLANK,
+                           id=widget_id, compact=True)
         else:
             placeholder = {list: "comma-separated values", tuple: "program and arguments, shell-quoted"}
-            field = Input(_initial_text(option), id=widget_id,
+            field = Input(_initial_text(option), id=widget_id, compact=True,
                           placeholder=placeholder.get(option.type, option.metavar or option.type.__name__))
-        return [Label(f"{option.flag}  {help_text}", classes="option-label", markup=False), field]
+        label = "" if option.type is bool else option.flag
+        row = Horizontal(Label(label, classes="field-label", markup=False), field, classes="row")
+        return [row, Static(help_text, classes="option-help", markup=False)]
 
     def _update_warning(self, host: str) -> None:
         warning = self.query_one("#warning", Static)
@@ -249,14 +253,15 @@ class ConnectDialog(ModalScreen["Session | None"]):
             yield Static("Connect (open a client session)", classes="dialog-title", markup=False)
             with Horizontal(classes="row"):
                 yield Label("address", classes="field-label")
-                yield Input(self.initial_address, id="address", placeholder="HOST:PORT or [::1]:PORT")
+                yield Input(self.initial_address, id="address", placeholder="HOST:PORT or [::1]:PORT",
+                            compact=True)
             with Horizontal(classes="row"):
-                yield Label("timeout s", classes="field-label")
-                yield Input(f"{self.initial_timeout:g}", id="timeout", classes="port")
+                yield Label("timeout (s)", classes="field-label")
+                yield Input(f"{self.initial_timeout:g}", id="timeout", classes="port", compact=True)
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button("Connect", variant="primary", id="connect")
-                yield Button("Cancel", id="cancel")
+                yield Button("Connect", variant="primary", id="connect", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         apply_blink(self)
@@ -325,8 +330,8 @@ class ConfirmDialog(ModalScreen[bool]):
         with Vertical(id="dialog", classes="dialog confirm"):
             yield Static(self.question, markup=False, id="question")
             with Horizontal(classes="buttons"):
-                yield Button(self.yes, variant="error", id="yes")
-                yield Button("No", id="no")
+                yield Button(self.yes, variant="error", id="yes", compact=True)
+                yield Button("No", id="no", compact=True)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

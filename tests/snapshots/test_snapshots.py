@@ -47,10 +47,26 @@ async def with_traffic(pilot) -> None:
     await _until(pilot, lambda: session.bytes_in == len(PAYLOAD))
     await pilot.press("t")  # timestamps off: they are wall-clock readings
     app.clear_notifications()
-    app.screen.sync()
-    await pilot.pause(0.2)
-    app.screen.sync()
-    await pilot.pause()
+    await settle(pilot)
+
+
+async def settle(pilot) -> None:
+    """Wait until the byte log and the tables stop changing (two syncs in a row alike)."""
+    app = pilot.app
+    from tcpbench.widgets.bytelog import ByteLogView
+    from tcpbench.widgets.tables import ConnectionsTable
+
+    log = app.screen.query_one(ByteLogView)
+    table = app.screen.query_one(ConnectionsTable)
+    last = None
+    for _ in range(100):
+        app.screen.sync()
+        await pilot.pause(0.05)
+        state = (log.row_count, log.at_tail, log.scroll_y, table.row_count, dict(table._cells))
+        if state == last:
+            break
+        last = state
+    await pilot.pause(0.1)
 
 
 def test_main_screen_with_traffic(snap_compare):
@@ -61,7 +77,7 @@ def test_hex_view(snap_compare):
     async def run_before(pilot) -> None:
         await with_traffic(pilot)
         await pilot.press("h")
-        await pilot.pause(0.1)
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 35), run_before=run_before)
 
@@ -80,7 +96,9 @@ def test_new_listener_dialog(snap_compare):
         pilot.app.clear_notifications()
         await pilot.press("n")
         await _until(pilot, lambda: pilot.app.screen.query("#options > *"))
-        pilot.app.screen.query_one("#host").value = "0.0.0.0"  # shows the open-to-the-network warning
-        await pilot.pause(0.1)
+        dialog = pilot.app.screen
+        dialog.query_one("#host").value = "0.0.0.0"  # shows the open-to-the-network warning
+        await _until(pilot, lambda: dialog.query_one("#warning").display)
+        await pilot.pause(0.2)
 
     assert snap_compare(make_app(), terminal_size=(100, 40), run_before=run_before)
