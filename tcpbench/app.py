@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.events import format_address
 from tcpbench.ui_spec import ConnectSpec, ListenSpec
@@ -56,7 +57,8 @@ class TcpBenchApp(App[int]):
         self.manager = SessionManager()
         await self.push_screen(MainScreen())
         if self.initial_listen or self.initial_connect:
-            self.run_worker(self._open_initial(), group="startup")
+            self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
+                            exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self.manager is not None:
@@ -80,6 +82,13 @@ class TcpBenchApp(App[int]):
                 await self.manager.open_session(spec.host, spec.port, timeout=self.connect_timeout)
             except ConnectError as exc:
                 self.notify(str(exc), title="--connect failed", severity="error", markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where a failed background task becomes a notification (never a crash)."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{event.worker.name or 'a task'} failed: {type(error).__name__}: {error}",
+                        title="error", severity="error", markup=False)
 
     def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
         """Push the port probe (imported lazily: most sessions never open it)."""

@@ -296,7 +296,8 @@ class ConnectDialog(ModalScreen["Session | None"]):
             return
         self.query_one("#error", Static).update(f"connecting to {host}:{port} ...")
         self.query_one("#connect", Button).disabled = True
-        self.run_worker(self._connect(host, port, timeout), exclusive=True, group="connect")
+        self.run_worker(self._connect(host, port, timeout), exclusive=True, group="connect",
+                        name=f"connect to {host}:{port}", exit_on_error=False)
 
     async def _connect(self, host: str, port: int, timeout: float) -> None:
         try:

@@ -316,7 +316,8 @@ class MainScreen(Screen[None]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.run_worker(manager.stop_listener(listener.id), group="stop")
+                self.run_worker(manager.stop_listener(listener.id), group="stop",
+                                name=f"stopping listener {listener.id}", exit_on_error=False)
 
         if listener.sessions:
             from tcpbench.screens.dialogs import ConfirmDialog

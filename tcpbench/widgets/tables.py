@@ -51,6 +51,18 @@ def human_rate(per_second: float | None) -> str:
     return human_bytes(int(per_second)) + "/s"
 
 
+def state_text(session: Session) -> str:
+    """The state, and for an ended session who ended it: 'closed by peer', 'aborted by us'."""
+    state = session.state
+    if state == "closed" and session.closed_by:
+        return f"closed by {session.closed_by}"
+    if state == "reset":
+        return "reset by peer"
+    if state == "aborted":
+        return "aborted by us"
+    return state
+
+
 class _SyncedTable(DataTable):
     """A DataTable whose rows mirror engine objects, updated cell by cell."""
 
@@ -175,7 +187,7 @@ class ConnectionsTable(_SyncedTable):
         ended = session.ended_at if session.is_finished else None
         age = (session.ended_at - session.opened_at) if ended is not None else now - first_seen
         self._put(session.id, (
-            str(session.id), address(session.peer), session.state, human_bytes(session.bytes_in),
+            str(session.id), address(session.peer), state_text(session), human_bytes(session.bytes_in),
             human_bytes(session.bytes_out), human_rate(rate), human_age(age), origin,
             address(session.local)))
 

@@ -45,7 +45,7 @@ async def test_echo_listener_through_the_dialog_counts_and_logs_bytes():
 
         writer.close()
         await writer.wait_closed()
-        await until(pilot, lambda: cell(app, session_id, "state") == "closed", what="closed shown")
+        await until(pilot, lambda: cell(app, session_id, "state") == "closed by peer", what="closed shown")
 
 
 async def test_connect_from_the_ui_and_type_into_the_send_bar():
@@ -100,7 +100,7 @@ async def test_half_close_and_abort_are_seen_by_the_peer(key, outcome):
             app.screen.query_one(ConnectionsTable).focus()
             await pilot.press(key)
             assert await asyncio.wait_for(results.get(), 5) == outcome
-            expected = {"eof": ("half-closed by us", "closing", "closed"), "reset": ("aborted",)}[outcome]
+            expected = {"eof": ("half-closed by us", "closing", "closed by us"), "reset": ("aborted by us",)}[outcome]
             await until(pilot, lambda: cell(app, session_id, "state") in expected,
                         what=f"state one of {expected}")
     finally:
@@ -231,3 +231,35 @@ async def test_help_and_command_palette_list_the_actions():
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="back")
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"New listener", "Connect", "Abort (RST)", "Half-close (FIN)", "Probe ports"} <= titles
+
+
+async def test_probe_and_probe_this_listener_open_the_probe_screen():
+    from tcpbench.screens.probe import ProbeScreen
+
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: app.manager.listeners, what="listener")
+        listener = next(iter(app.manager.listeners.values()))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ProbeScreen), what="probe screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="back")
+        table = app.screen.query_one(ListenersTable)
+        await until(pilot, lambda: table.row_count == 1, what="listener row")
+        table.focus()
+        await pilot.press("P")
+        await until(pilot, lambda: isinstance(app.screen, ProbeScreen), what="probe this listener")
+        assert str(listener.port) in str(app.screen.query_one("#probe-ports", Input).value)
+
+
+async def test_a_failed_background_task_becomes_a_notification_not_a_crash():
+    app = make_app()
+
+    async def broken() -> None:
+        raise OSError("simulated failure")
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.run_worker(broken(), name="demo task", exit_on_error=False)
+        await until(pilot, lambda: any("demo task failed" in n.message for n in app._notifications),
+                    what="notification")
+        assert app.is_running
