@@ -20,8 +20,12 @@ from tcpbench.services.base import ServiceInfo
 from tcpbench.services.fuzz import CHUNK, HEAD_TIMEOUT, FuzzService, head_complete
 
 
-async def _read_request_head(conduit: Conduit) -> None:
-    """http mode: wait for the request head (bounded in size and time) before answering."""
+async def _read_request_head(conduit: Conduit) -> bytes:
+    """http mode: wait for the request head (bounded in size and time); return what came.
+
+    Empty means the peer asked nothing: it sent FIN, or stayed silent for
+    HEAD_TIMEOUT (a browser's speculative preconnect, closed unused later).
+    """
     received = b""
     loop = asyncio.get_running_loop()
     try:
@@ -29,10 +33,11 @@ async def _read_request_head(conduit: Conduit) -> None:
             while not head_complete(received):
                 data = await conduit.read()
                 if not data:
-                    return
+                    break
                 received = (received + data)[-4 - 65536:]
     except TimeoutError:
-        return
+        pass
+    return received
 
 
 async def fuzz_session(service: FuzzService, conduit: Conduit) -> None:
@@ -41,8 +46,12 @@ async def fuzz_session(service: FuzzService, conduit: Conduit) -> None:
     conduit.note(f"fuzz session {order} of this listener: seed {seed} (listener seed {service.seed}); "
                  f"replay with --seed {seed}", topic="fuzz", seed=seed, listener_seed=service.seed,
                  order=order, mode=service.mode)
-    if service.mode == "http":
-        await _read_request_head(conduit)
+    if service.mode == "http" and not await _read_request_head(conduit):
+        # Answering a connection that asked nothing would stream into a socket
+        # the peer may close unread (then it resets): close quietly instead.
+        conduit.note("no request arrived: closing without an answer", topic="fuzz")
+        conduit.close()
+        return
     rate = service.rate
     chunk = CHUNK
     if rate:

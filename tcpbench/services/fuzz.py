@@ -27,8 +27,9 @@ from tcpbench.services.base import Note, Option, OptionError, Service
 CHUNK = 256 * 1024
 MAX_HEAD = 64 * 1024
 """Read at most this much of a request head in http mode before answering anyway."""
-HEAD_TIMEOUT = 5.0
-"""http mode: answer after this many seconds even if the request head is incomplete."""
+HEAD_TIMEOUT = 30.0
+"""http mode: answer after this many seconds even if the request head is incomplete
+(or close without answering if nothing at all arrived)."""
 
 
 def random_chunks(seed: int, size: int, chunk: int = CHUNK) -> Iterator[bytes]:

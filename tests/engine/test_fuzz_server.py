@@ -82,6 +82,29 @@ async def test_http_mode_reads_the_request_then_answers(manager: SessionManager)
     assert not [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
 
 
+async def test_http_mode_answers_nothing_to_a_connection_that_asked_nothing(manager: SessionManager) -> None:
+    seen: list[ev.Event] = []
+    manager.subscribe(seen.append)
+    listener = await manager.start_listener(build_service("fuzz", {"seed": 2, "bytes": 1000,
+                                                                    "mode": "http"}))
+    silent = await fetch_raw_half_closed(listener.address, b"")
+    partial = await fetch_raw_half_closed(listener.address, b"GET / HTTP/1.0\r\n")
+    assert silent == b""  # a FIN before any request: closed without an answer
+    assert partial.startswith(b"HTTP/1.0 200 OK\r\n") and partial.endswith(random.Random(3).randbytes(1000))
+    await wait_until(lambda: sum(isinstance(e, ev.SessionClosed) for e in seen) == 2)
+    assert not [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
+
+
+async def fetch_raw_half_closed(address, send: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(send)
+    writer.write_eof()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    return data
+
+
 async def test_the_rate_limit_paces_the_stream(manager: SessionManager) -> None:
     listener = await manager.start_listener(build_service("fuzz", {"seed": 3, "bytes": 100_000,
                                                                     "rate": 200_000.0}))
