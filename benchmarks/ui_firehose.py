@@ -112,7 +112,8 @@ class FirehoseApp(App):
         view = self.query_one(ByteLogView)
         view.mode = self.args.mode
         view.focus()
-        self.set_interval(1 / 30, view.sync)
+        if not self.args.no_sync:
+            self.set_interval(1 / 30, view.sync)
         service = FirehoseService(self.total, make_block(self.args.data))
         listener = await self.manager.start_listener(service, "127.0.0.1", 0)
         rss0 = rss_mib()
@@ -162,6 +163,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     parser.add_argument("--terminal", action="store_true", help="run on the real terminal (e.g. in tmux)")
     parser.add_argument("--out", help="also write the report to this file")
+    parser.add_argument("--no-sync", action="store_true",
+                        help="control run: never sync the log (what the engine and app cost alone)")
     args = parser.parse_args()
     if args.terminal:
         app = FirehoseApp(args)
@@ -177,7 +180,8 @@ def main() -> int:
     p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
     ok_bytes = r["bytes_counted"] == r["bytes_expected"]
     report = "\n".join([
-        f"mode={args.mode} data={args.data} {'terminal' if args.terminal else 'headless'} pid={os.getpid()}",
+        f"mode={args.mode} data={args.data} {'terminal' if args.terminal else 'headless'}"
+        f"{' NO-SYNC control' if args.no_sync else ''} pid={os.getpid()}",
         f"bytes counted {r['bytes_counted']:,} of {r['bytes_expected']:,} ({'all' if ok_bytes else 'MISSING'})",
         f"throughput {r['mib_per_s']:.0f} MiB/s over {r['seconds']:.2f} s (goal >= 300)",
         f"key latency ms: p50 {p50:.1f}  p95 {p95:.1f}  max {lat[-1]:.1f}  n={len(app.latencies)} (goal p50 <= 50)",
