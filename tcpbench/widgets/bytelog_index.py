@@ -18,7 +18,7 @@ import heapq
 from typing import Any
 
 from tcpbench.engine.bytestore import EVENT, Record
-from tcpbench.widgets.bytelog_format import GAP, Row, continue_row, gap_row, record_rows
+from tcpbench.widgets.bytelog_format import GAP, HEX, HEX_WIDTH, Row, continue_row, gap_row, record_rows
 
 MAX_ROWS = 50_000
 MAX_ROW_BYTES = 8 * 1024 * 1024
@@ -26,6 +26,27 @@ SYNC_ROW_BUDGET = 3_000
 """Rows indexed per sync at most (about 90k rows/s at 30 Hz, far beyond reading speed)."""
 SYNC_RECORD_BUDGET = 20_000
 """Records looked at per session per sync: a store of tiny records must not stall the UI."""
+
+
+def _tail_start(record: Record, mode: str, need: int) -> int:
+    """Where the last `need` rows of a big record begin (0 when it has no more rows
+    than that): under a firehose, rows that the budget would discard are never built."""
+    data = record.data
+    if record.direction == EVENT or need <= 0:
+        return 0
+    size = len(data)
+    if mode == HEX:
+        start = size - need * HEX_WIDTH
+        return (start + HEX_WIDTH - 1) // HEX_WIDTH * HEX_WIDTH if start > 0 else 0
+    if data.count(b"\n") < need:
+        return 0
+    position = size
+    for _ in range(need):
+        # rfind before the last byte: an LF ending the record ends the last row, not starts it.
+        position = data.rfind(b"\n", 0, position - 1) + 1
+        if position <= 0:
+            return 0
+    return position
 
 
 class RowIndex:
@@ -108,9 +129,14 @@ class RowIndex:
         chunks: list[tuple[Record, list[Row], bool]] = []
         total = 0
         for record in reversed(records):
-            rows = record_rows(record, mode)
+            start = _tail_start(record, mode, budget - total)
+            rows = record_rows(record, mode, start)
             if not rows:
                 continue
+            if start:
+                # Only the tail of this record fits: the bytes before it become a gap row.
+                chunks.append((record, rows[total - budget:], False))
+                break
             if total + len(rows) > budget:
                 keep = budget - total
                 if keep > 0:

@@ -6,12 +6,15 @@ import asyncio
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcpbench.engine.bytestore import Record
 from tcpbench.engine.events import PeerHalfClosed
 from tcpbench.engine.manager import SessionManager
 from tcpbench.engine.registry import build_service
 from tcpbench.widgets import bytelog_index
+from tcpbench.widgets.bytelog_index import _tail_start
 from tcpbench.widgets.bytelog_format import MAX_LINE, continue_row, format_clock, record_rows, row_parts
 from tests.conftest import wait_until
 from tests.ui.bytelog_app import LogApp, screen_text
@@ -43,6 +46,17 @@ def test_continue_row_completes_unfinished_rows_only():
     assert continue_row(("rx", 1.0, 7, 10, b"done\n"), Record(3, 2.0, 7, "rx", 15, b"x"), "text") is None
     merged, taken = continue_row(("tx", 1.0, 7, 0, b"12345"), Record(3, 2.0, 7, "tx", 5, bytes(20)), "hex")
     assert len(merged[4]) == 16 and taken == 11
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600).map(lambda b: b.replace(b"\x01", b"\n")), st.integers(1, 80),
+       st.sampled_from(["text", "hex"]))
+def test_tail_start_builds_exactly_the_last_rows(data, need, mode):
+    record = Record(0, 1.0, 1, "rx", 1000, data)
+    start = _tail_start(record, mode, need)
+    assert record_rows(record, mode, start)[-need:] == record_rows(record, mode)[-need:]
+    if start:
+        assert len(record_rows(record, mode, start)) <= need + len(data) // MAX_LINE + 1
 
 
 def test_clock_format_is_utc_and_rounds_millis():
