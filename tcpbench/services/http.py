@@ -21,7 +21,7 @@ text: the method and path come from the network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h11
@@ -50,7 +50,6 @@ class _Exchange:
     request_started: float = 0.0
     done: bool = False
     requests: int = 0
-    pending: list[bytes] = field(default_factory=list)
 
 
 class HttpService(Service):
