@@ -89,12 +89,18 @@ class ExecService(Service):
             from_child = asyncio.create_task(_pump_out(conduit, proc))
             tasks = [to_child, from_child, asyncio.create_task(_pump_err(conduit, proc))]
             exited = asyncio.create_task(proc.wait())
-            tasks.append(exited)
-            await asyncio.wait([to_child, from_child], return_when=asyncio.FIRST_COMPLETED)
-            if from_child.done():
+            # The session can end (RST, abort) while stdin is blocked on a program
+            # that does not read: watch for that apart from the stdin pump.
+            gone = asyncio.create_task(conduit.wait_closed())
+            tasks += [exited, gone]
+            await asyncio.wait([to_child, from_child, gone], return_when=asyncio.FIRST_COMPLETED)
+            if from_child.done() and not gone.done():
                 # Its output ended (it exited or closed stdout): FIN to the peer.
                 conduit.half_close()
-                await asyncio.wait([exited, to_child], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([exited, to_child, gone], return_when=asyncio.FIRST_COMPLETED)
+            if gone.done() and not to_child.done():
+                to_child.cancel()
+                _abort_stdin(proc)  # nobody will read what is still queued: EOF now
             if not exited.done():
                 # The peer is done (stdin got EOF): the program may finish on its own.
                 await asyncio.wait([exited], timeout=spec.grace)
@@ -111,6 +117,11 @@ class ExecService(Service):
             _kill_group(proc, signal.SIGKILL)
             # Reap it whatever happens (cancellation included): no zombies.
             await asyncio.shield(proc.wait())
+            # Socket -> stdin and the session watch are pointless now (and may wait
+            # for the peer forever); the output pumps get a moment to deliver what
+            # the program wrote.
+            for task in tasks[:1] + tasks[3:]:
+                task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=1.0)
             for task in tasks:
@@ -207,6 +218,11 @@ def _kill_group(proc: Process, sig: int) -> None:
                 proc.send_signal(sig)
             except ProcessLookupError:
                 pass
+
+
+def _abort_stdin(proc: Process) -> None:
+    if proc.stdin is not None:
+        proc.stdin.transport.abort()
 
 
 def _close_pipes(proc: Process) -> None:

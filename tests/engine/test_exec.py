@@ -104,6 +104,8 @@ async def test_echo_hello_world_is_a_motd_with_a_clean_close(manager):
     async with asyncio.timeout(10):
         reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
         assert await reader.read() == b"hello world\n"
+        # The handler does not wait for the peer's FIN to finish with the program.
+        await wait_until(lambda: not service.children, 0.8, "handler done without the peer's FIN")
         writer.close()
         await wait_until(lambda: not listener.sessions, 5, "session closed")
     session = manager.history[max(manager.history)]
@@ -224,3 +226,35 @@ async def test_a_slow_peer_throttles_the_program(manager):
             total += len(chunk)
         assert total == size
         writer.close()
+
+
+async def test_a_program_that_does_not_read_throttles_the_peer(manager):
+    service, listener, notes = await _start(manager, command=["sleep", "30"], grace=0.1)
+    async with asyncio.timeout(20):
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        await wait_until(lambda: service.children, 5, "program started")
+        session = manager.sessions[next(iter(listener.sessions))]
+        block = b"\x00" * (1 << 20)
+
+        async def flood() -> None:
+            for _ in range(64):  # bounded: 64 MiB at most
+                writer.write(block)
+                await writer.drain()
+
+        task = asyncio.create_task(flood())
+        previous = -1
+        for _ in range(200):  # until the session stops taking bytes (bounded, about 1 s)
+            await asyncio.sleep(0.02)
+            if session.bytes_in == previous and previous > 0:
+                break
+            previous = session.bytes_in
+        # The pipe (64 KiB), the stdin buffer and the conduit queue (256 KiB): no more.
+        assert 0 < session.bytes_in <= 1024 * 1024, session.bytes_in
+        assert not task.done()
+        task.cancel()
+        # The operator aborts the stuck session: its program goes too, though its
+        # stdin is still blocked. (A peer's RST is only noticed once the engine
+        # reads the socket again: reading is paused here, by design.)
+        session.abort("operator")
+        await wait_until(lambda: not service.children, 5, "program stopped")
+        writer.transport.abort()
