@@ -59,7 +59,7 @@ COMMANDS = (
             "Close the selected connection gracefully (FIN, then wait for the peer's FIN)"),
     Command("f", "half_close", "FIN", "Half-close (FIN)",
             "Send FIN on the selected connection: we stop sending but keep reading"),
-    Command("a", "abort", "RST", "Abort (RST)",
+    Command("A", "abort", "RST", "Abort (RST)",
             "Abort the selected connection at once with RST; the peer sees 'connection reset'"),
     Command("h", "toggle_hex", "Hex", "Toggle hex / text",
             "Show the byte log as a hexdump or as escaped text lines"),

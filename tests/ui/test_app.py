@@ -76,7 +76,7 @@ async def test_connect_from_the_ui_and_type_into_the_send_bar():
         await server.wait_closed()
 
 
-@pytest.mark.parametrize("key, outcome", [("f", "eof"), ("a", "reset")])
+@pytest.mark.parametrize("key, outcome", [("f", "eof"), ("A", "reset")])
 async def test_half_close_and_abort_are_seen_by_the_peer(key, outcome):
     results: asyncio.Queue[str] = asyncio.Queue()
 
