@@ -8,6 +8,7 @@ never turns into a burst of messages.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textual import on
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 SYNC_HZ = 30
 TABLE_EVERY = 8
 """Tables and header redraw every 8th tick (~4 Hz): rates and ages need no more."""
+RESET_NOTICE_SECONDS = 2.0
 WIDE = 140
 """At this width and more the two tables sit side by side."""
 
@@ -103,6 +105,8 @@ class MainScreen(Screen[None]):
         self._unsubscribe: Any = None
         self._log_status = ""
         self._opened: list[int] = []
+        self._resets: list[str] = []
+        self._last_reset_notice = -RESET_NOTICE_SECONDS
 
     @property
     def bench(self) -> TcpBenchApp:
@@ -161,6 +165,7 @@ class MainScreen(Screen[None]):
         if self.events:
             events, self.events = self.events, []
             self._handle_events(events)
+        self._report_resets()
         log = self.query_one(ByteLogView)
         log.sync()
         if full:
@@ -172,7 +177,6 @@ class MainScreen(Screen[None]):
 
     def _handle_events(self, events: list[ev.Event]) -> None:
         app = self.bench
-        resets = 0
         for event in events:
             if isinstance(event, ev.SessionOpened):
                 self._opened.append(event.session)
@@ -181,18 +185,24 @@ class MainScreen(Screen[None]):
                 if listener is not None:
                     self.query_one(ListenersTable).track(listener)
             elif isinstance(event, ev.SessionReset):
-                resets += 1
-                if resets <= 3:
-                    app.notify(f"session {event.session}: reset by peer ({event.message})",
-                               title="connection reset", severity="warning", markup=False)
+                self._resets.append(f"session {event.session}: reset by peer ({event.message})")
             elif isinstance(event, ev.ListenerFailed):
                 app.notify(event.message, title="listener failed", severity="error", markup=False)
             elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
                 app.notify(event.text, title=event.topic, markup=False,
                            severity="error" if event.topic == "error" else "warning")
-        if resets > 3:
-            app.notify(f"{resets - 3} more sessions were reset by their peers",
-                       title="connection reset", severity="warning", markup=False)
+
+    def _report_resets(self) -> None:
+        # A burst of resets (a scanner, a load test) must not become a burst of toasts:
+        # at most one notification every RESET_NOTICE_SECONDS, summing up the rest.
+        now = time.monotonic()
+        if not self._resets or now - self._last_reset_notice < RESET_NOTICE_SECONDS:
+            return
+        resets, self._resets = self._resets, []
+        self._last_reset_notice = now
+        text = resets[0] if len(resets) == 1 else (
+            f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
+        self.bench.notify(text, title="connection reset", severity="warning", markup=False)
 
     def _update_log_status(self, log: ByteLogView) -> None:
         which = "all connections" if log.session_id is None else f"session {log.session_id}"

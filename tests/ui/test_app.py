@@ -263,3 +263,33 @@ async def test_a_failed_background_task_becomes_a_notification_not_a_crash():
         await until(pilot, lambda: any("demo task failed" in n.message for n in app._notifications),
                     what="notification")
         assert app.is_running
+
+
+async def test_a_burst_of_resets_is_one_or_two_notifications_not_a_toast_storm():
+    import re
+    import socket
+    import struct
+
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.manager.listeners, what="listener")
+        listener = next(iter(app.manager.listeners.values()))
+        for _ in range(10):
+            reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+            writer.write(b"x")
+            await reader.readexactly(1)
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                       struct.pack("ii", 1, 0))
+            writer.close()
+            await writer.wait_closed()
+
+        def reported() -> int:
+            total = 0
+            for note in app._notifications:
+                if note.title == "connection reset":
+                    match = re.match(r"(\d+) connections", note.message)
+                    total += int(match.group(1)) if match else 1
+            return total
+
+        await until(pilot, lambda: reported() == 10, what="all resets reported")
+        assert sum(n.title == "connection reset" for n in app._notifications) <= 2
