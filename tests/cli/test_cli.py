@@ -21,7 +21,7 @@ class Served:
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen([*TCPBENCH, "serve", *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         assert self.proc.stdout is not None
         self.first_line = self.proc.stdout.readline().decode().rstrip("\n")
         assert self.first_line.startswith("listening on "), self.stop()
