@@ -27,7 +27,7 @@ class Served(_Served):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                chunk = stdout.read1(65536)
+                chunk = stdout.read(65536)  # raw, unbuffered pipe: None when empty
             except BlockingIOError:
                 chunk = None
             if chunk:
