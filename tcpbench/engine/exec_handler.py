@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from asyncio.subprocess import PIPE, Process
 from typing import Any, Sequence
 
 from tcpbench.engine.session import Conduit, SessionClosedError
 from tcpbench.safetext import escape_bytes, escape_text
-from tcpbench.services.base import Option, Service, ServiceInfo
+from tcpbench.services.base import Option, OptionError, Service, ServiceInfo
 from tcpbench.services.exec_spec import ExecSpec, child_env, describe_exit, exec_spec, split_stderr
 
 READ_SIZE = 64 * 1024
@@ -64,6 +65,11 @@ class ExecService(Service):
     def __init__(self, command: Sequence[str] | None = None, shell: str | None = None,
                  allow_exec: bool = False, grace: float = 2.0) -> None:
         self.spec: ExecSpec = exec_spec(command, shell, allow_exec, grace)
+        program = self.spec.argv[0]
+        if shutil.which(program) is None:
+            # Fail at startup with one line, not once per connection.
+            raise OptionError(f"exec: cannot run {escape_text(program)!r}: no such program "
+                              "(or not executable)" + ("" if "/" in program else " on PATH"))
         self.close_on_peer_fin = False
         self.children: dict[int, int] = {}
         """Live children: session id -> pid (for the UI and for tests)."""

@@ -197,13 +197,24 @@ async def test_stderr_goes_to_the_event_log_escaped(manager):
     assert [n.text for n in notes if n.topic == "stderr"] == ["oops", "\\e]0;owned\\x07"]
 
 
-async def test_a_program_that_cannot_start_is_reported_and_the_client_closed(manager):
-    service, listener, notes = await _start(manager, command=["/nonexistent/tcpbench-prog"])
+def test_a_missing_program_is_refused_at_startup():
+    with pytest.raises(OptionError, match="no such program"):
+        ExecService(command=["/nonexistent/tcpbench-prog"], allow_exec=True)
+    with pytest.raises(OptionError, match="on PATH"):
+        ExecService(command=["tcpbench-no-such-program"], allow_exec=True)
+
+
+async def test_a_program_that_cannot_start_is_reported_and_the_client_closed(manager, tmp_path):
+    program = tmp_path / "prog"
+    program.write_text("#!/bin/sh\necho hi\n")
+    program.chmod(0o755)
+    service, listener, notes = await _start(manager, command=[str(program)])
+    program.unlink()  # gone between startup and the connection
     async with asyncio.timeout(10):
         reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
         assert await reader.read() == b""
         writer.close()
-    assert any(n.text.startswith("cannot start /nonexistent/tcpbench-prog: No such file") for n in notes)
+    assert any(n.text.startswith(f"cannot start {program}: No such file") for n in notes)
 
 
 async def test_a_slow_peer_throttles_the_program(manager):
