@@ -113,3 +113,34 @@ async def test_a_client_that_never_reads_is_dropped_and_the_others_lose_nothing(
         slow.close()
         sender_w.close()
         writer.close()
+
+
+async def test_real_ncat_clients_chat_through_the_room(manager):
+    import shutil
+
+    if shutil.which("ncat") is None:
+        import pytest
+
+        pytest.skip("ncat is not installed")
+    listener = await manager.start_listener(ChatService(), "127.0.0.1", 0)
+    procs = []
+    try:
+        async with asyncio.timeout(15):
+            for _ in range(2):
+                procs.append(await asyncio.create_subprocess_exec(
+                    "ncat", "127.0.0.1", str(listener.port), stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE))
+                assert (await procs[-1].stdout.readline()).startswith(b"* welcome")
+            alice, bob = procs
+            assert await alice.stdout.readline() == b"* user2 joined\n"
+            alice.stdin.write(b"/nick alice\nhello bob\n")
+            await alice.stdin.drain()
+            assert await bob.stdout.readline() == b"* user1 is now alice\n"
+            assert await bob.stdout.readline() == b"<alice> hello bob\n"
+            alice.stdin.close()  # ncat sends FIN on stdin EOF: alice leaves the room
+            assert await bob.stdout.readline() == b"* alice left\n"
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
