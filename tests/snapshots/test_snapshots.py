@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from tcpbench.app import TcpBenchApp
-from tcpbench.ui_spec import ListenSpec
 
 FIXED_CLOCK = 1_700_000_000.0
 PAYLOAD = b"GET /[bold]not-bold[/bold] HTTP/1.0\r\nHost: x\r\n\r\n" + bytes(range(0, 40))
@@ -25,7 +24,7 @@ def masked(address: tuple[str, int]) -> str:
 
 
 def make_app() -> TcpBenchApp:
-    app = TcpBenchApp(listen=[ListenSpec("echo", "127.0.0.1", 0)], clock=lambda: FIXED_CLOCK,
+    app = TcpBenchApp(clock=lambda: FIXED_CLOCK,
                       address_formatter=masked, cursor_blink=False)
     app.animation_level = "none"
     return app
@@ -38,15 +37,23 @@ async def _until(pilot, predicate, timeout: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
+async def started(pilot) -> None:
+    """Start the echo listener straight on the engine: no toast (its timing is not fixed)."""
+    from tcpbench.engine.registry import build_service
+
+    app = pilot.app
+    await app.manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+    await _until(pilot, lambda: app.screen.query_one("#listeners").row_count == 1)
+
+
 async def with_traffic(pilot) -> None:
     app = pilot.app
-    await _until(pilot, lambda: app.manager.listeners)
+    await started(pilot)
     listener = next(iter(app.manager.listeners.values()))
     session = await app.manager.open_session("127.0.0.1", listener.port)
     session.send(PAYLOAD)
     await _until(pilot, lambda: session.bytes_in == len(PAYLOAD))
     await pilot.press("t")  # timestamps off: they are wall-clock readings
-    app.clear_notifications()
     await settle(pilot)
 
 
@@ -66,6 +73,9 @@ async def settle(pilot) -> None:
         if state == last:
             break
         last = state
+    if log.at_tail:
+        # The follow-the-tail scroll may still be pending after a refresh; make it explicit.
+        log.scroll_end(animate=False, immediate=True)
     await pilot.pause(0.1)
 
 
@@ -92,8 +102,7 @@ def test_layout_200x50_side_by_side(snap_compare):
 
 def test_new_listener_dialog(snap_compare):
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: pilot.app.manager.listeners)
-        pilot.app.clear_notifications()
+        await started(pilot)
         await pilot.press("n")
         await _until(pilot, lambda: pilot.app.screen.query("#options > *"))
         dialog = pilot.app.screen
