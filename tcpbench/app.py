@@ -116,5 +116,5 @@ def run_app(listen: list[str], connect: list[str]) -> int:
     listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
     app = TcpBenchApp(listen=listen_specs, connect=connect_specs)
-    result = app.run()
-    return int(result or 0)
+    app.run()
+    return app.return_code or 0

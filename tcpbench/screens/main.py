@@ -173,6 +173,7 @@ class MainScreen(Screen[None]):
             opened, self._opened = self._opened, []
             self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
             self.query_one(TotalsHeader).sync(app.manager)
+            self._update_target()
         self._update_log_status(log)
 
     def _handle_events(self, events: list[ev.Event]) -> None:
@@ -263,9 +264,12 @@ class MainScreen(Screen[None]):
             if kind == "session" and key in app.manager.history:
                 session = app.manager.history[key]
                 label = f"#{key} {app.address_formatter(session.peer)}"
-            elif kind == "listener" and key in app.manager.listeners:
-                listener = app.manager.listeners[key]
-                label = f"L{key} {listener.service_name} (all clients)"
+                if session.is_finished or session.our_fin:
+                    label += f" ({session.state})"
+            elif kind == "listener":
+                listener = app.manager.listeners.get(key)
+                label = (f"L{key} {listener.service_name} (all clients)" if listener is not None
+                         else f"L{key} (stopped)")
         bar.target_label = label
 
     @on(SendBar.Submitted)
