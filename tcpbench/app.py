@@ -97,7 +97,8 @@ class TcpBenchApp(App[int]):
         self.push_screen(ProbeScreen(host, ports))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from tcpbench.screens.main import COMMANDS, MainScreen
+        from tcpbench.screens.commands import COMMANDS
+        from tcpbench.screens.main import MainScreen
 
         if isinstance(screen, MainScreen):
             for command in COMMANDS:

@@ -29,7 +29,7 @@ NOTES = (
 
 def key_rows() -> list[tuple[str, str]]:
     """(keys, what they do) for every command of the main screen."""
-    from tcpbench.screens.main import COMMANDS
+    from tcpbench.screens.commands import COMMANDS
 
     rows = []
     for command in COMMANDS:

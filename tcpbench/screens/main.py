@@ -9,7 +9,7 @@ never turns into a burst of messages.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
 from tcpbench.engine import events as ev
+from tcpbench.screens.commands import COMMANDS
 from tcpbench.engine.session import SessionClosedError
 from tcpbench.services.base import Service
 from tcpbench.widgets.bytelog import ByteLogView
@@ -37,51 +38,6 @@ TABLE_EVERY = 8
 RESET_NOTICE_SECONDS = 2.0
 WIDE = 140
 """At this width and more the two tables sit side by side."""
-
-
-class Command(NamedTuple):
-    key: str
-    action: str
-    label: str
-    """Short footer label."""
-    title: str
-    """Command palette title."""
-    help: str
-    show: bool = True
-
-
-COMMANDS = (
-    Command("n", "new_listener", "Listen", "New listener",
-            "Start a server: pick a service, an address, a port and the service's options"),
-    Command("s", "stop_listener", "Stop", "Stop listener",
-            "Stop the selected listener and close its connections gracefully", False),
-    Command("c", "connect", "Connect", "Connect",
-            "Open a client session to HOST:PORT"),
-    Command("x", "close_session", "Close", "Close connection",
-            "Close the selected connection gracefully (FIN, then wait for the peer's FIN)"),
-    Command("f", "half_close", "FIN", "Half-close (FIN)",
-            "Send FIN on the selected connection: we stop sending but keep reading"),
-    Command("A", "abort", "RST", "Abort (RST)",
-            "Abort the selected connection at once with RST; the peer sees 'connection reset'"),
-    Command("h", "toggle_hex", "Hex", "Toggle hex / text",
-            "Show the byte log as a hexdump or as escaped text lines"),
-    Command("t", "toggle_timestamps", "Times", "Toggle timestamps",
-            "Show or hide the time of every row in the byte log", False),
-    Command("v", "toggle_all", "All", "Show all / selected",
-            "Byte log of every connection, or only of the selected one"),
-    Command("ctrl+l", "clear_log", "Clear", "Clear the log",
-            "Forget the rows in the byte log (counters stay)", False),
-    Command("slash", "search", "Search", "Search the log",
-            "Find text in the byte log (Enter: next, Ctrl+R: previous, Esc: close)"),
-    Command("i", "focus_send", "Type", "Type to send",
-            "Move to the send bar: type bytes for the selected connection or listener", False),
-    Command("p", "probe", "Probe", "Probe ports",
-            "Check which ports of a host accept connections"),
-    Command("P", "probe_listener", "Probe this", "Probe this listener",
-            "Probe the selected listener's host and port", False),
-    Command("question_mark,f1", "help", "Help", "Help", "Keys and what the TCP words mean"),
-    Command("q", "quit", "Quit", "Quit", "Close every connection and listener, then leave"),
-)
 
 
 class MainScreen(Screen[None]):
