@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 LOOPBACK_NAMES = ("localhost", "::1", "ip6-localhost")
 DANGER_ID = "danger-opt-in"
+OPT_IN_OPTIONS = ("allow_exec",)
+"""Service options that only confirm a danger; the dialog's opt-in tick sets them."""
 
 
 def is_loopback(host: str) -> bool:
@@ -157,6 +159,8 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
                                   "programs on this machine.", classes="warning", markup=False))
             widgets.append(Checkbox("I understand and want to run it", id=DANGER_ID, compact=True))
         for option in info.options:
+            if info.dangerous and option.name in OPT_IN_OPTIONS:
+                continue  # the opt-in tick above stands for it; one confirmation, not two
             widgets.extend(self._option_widgets(option))
         if not info.options:
             widgets.append(Static(f"{name} has no options.", classes="dim", markup=False))
@@ -215,6 +219,9 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
             raise ValueError(f"{info.name} needs the explicit opt-in: tick 'I understand' first")
         options = {}
         for option in info.options:
+            if info.dangerous and option.name in OPT_IN_OPTIONS:
+                options[option.name] = True
+                continue
             options[option.name] = option_value(option, self.query_one(f"#opt-{option.name}"))
         host = self.query_one("#host", Input).value.strip()
         port = parse_port_text(self.query_one("#port", Input).value)

@@ -349,6 +349,9 @@ class MainScreen(Screen[None]):
         if search.display:
             search.display = False
             self.query_one(ByteLogView).focus()
+        elif isinstance(self.focused, Input) or self.query_one(SendBar).has_focus_within:
+            # Escape leaves the send bar, so single-key commands work again.
+            self.query_one(ByteLogView).focus()
 
     def action_search_back(self) -> None:
         self._search(forward=False)

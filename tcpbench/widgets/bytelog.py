@@ -346,6 +346,12 @@ class ByteLogView(ScrollView, can_focus=True):
     def action_toggle_hex(self) -> None:
         self.mode = HEX if self.mode == TEXT else TEXT
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # n/N belong to a search; without one they fall through to the screen (n: new listener).
+        if action in ("search_next", "search_previous"):
+            return bool(self._search_text)
+        return True
+
     def action_search_next(self) -> None:
         if self._search_text:
             self.search(self._search_text, True)
