@@ -192,12 +192,6 @@ class SendBar(Widget):
         position = _ENDING_ORDER.index(self.line_ending)
         self.line_ending = _ENDING_ORDER[(position + 1) % len(_ENDING_ORDER)]
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Escape belongs to the file prompt only; otherwise it reaches the screen (leave the bar).
-        if action == "cancel_file":
-            return self.file_mode
-        return True
-
     def action_send_file(self) -> None:
         """Turn the input into a path prompt; Enter sends the file's bytes."""
         self.file_mode = True

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.netutil import closed_port
+
 TCPBENCH = [sys.executable, "-m", "tcpbench"]
 
 
@@ -134,12 +136,6 @@ def test_raw_operator_lines_reach_the_client() -> None:
             sock.settimeout(5)
             assert sock.recv(100) == b"hello from the operator\n"
         served.stop()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.engine.test_probe import closed_port, silent_port
+from tests.netutil import closed_port, silent_port
 
 TCPBENCH = [sys.executable, "-m", "tcpbench"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 
@@ -12,34 +11,7 @@ import pytest
 from tcpbench.engine import ConnectError, ListenError, SessionManager, events as ev
 from tcpbench.engine.registry import build_service
 from tests.conftest import wait_until
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def full_backlog():
-    """A listener that never accepts, with its accept queue full: further SYNs get no answer."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(8):
-            filler = socket.socket()
-            filler.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                filler.connect(("127.0.0.1", port))
-            fillers.append(filler)
-        yield port
-    finally:
-        for filler in fillers:
-            filler.close()
-        server.close()
+from tests.netutil import closed_port, silent_port
 
 
 async def test_refused(manager: SessionManager) -> None:
@@ -55,7 +27,7 @@ async def test_refused(manager: SessionManager) -> None:
 
 
 async def test_timed_out_when_the_syn_gets_no_answer(manager: SessionManager) -> None:
-    with full_backlog() as port:
+    with silent_port() as port:
         with pytest.raises(ConnectError) as info:
             await manager.open_session("127.0.0.1", port, timeout=0.5)
     assert info.value.reason == "timed_out"

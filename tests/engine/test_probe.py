@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
 
@@ -14,38 +13,7 @@ from tcpbench.engine.errors import NAME_NOT_RESOLVED, REFUSED, TIMED_OUT, explai
 from tcpbench.engine.probe import (EXPLAIN_OPEN, OPEN, ProbeResult, parse_ports, probe,
                                    probe_list, resolve_addresses, summarize)
 from tcpbench.engine.registry import build_service
-
-
-def closed_port() -> int:
-    """A port nothing listens on: bind to port 0, note the port, close."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def silent_port():
-    """A port whose SYNs get no answer: a listen(0) socket whose backlog is full and never accepted.
-
-    Linux drops SYNs to a full accept queue (tcp_abort_on_overflow=0), which looks
-    exactly like a firewall DROP from the client side.
-    """
-    server = socket.socket()
-    fillers: list[socket.socket] = []
-    try:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
-        yield port
-    finally:
-        for filler in fillers:
-            filler.close()
-        server.close()
+from tests.netutil import closed_port, silent_port
 
 
 async def motd(manager, message: str, keep_open: bool = False) -> int:

@@ -38,7 +38,6 @@ async def test_echo_listener_through_the_dialog_counts_and_logs_bytes():
         assert cell(app, session_id, "out") == "1.0K"
         assert cell(app, session_id, "state") == "open"
         assert cell(app, session_id, "origin") == "L1"
-        log = app.screen.query_one(ByteLogView)
         await until(pilot, lambda: "hello workbench\\n" in log_text(app), what="bytes in the log")
         await until(pilot, lambda: listeners.get_cell(str(listener.id), "in").plain == "1.0K",
                     what="listener totals")

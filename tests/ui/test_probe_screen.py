@@ -10,7 +10,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 from tcpbench.engine import SessionManager
 from tcpbench.engine.registry import build_service
 from tcpbench.screens.probe import ProbeScreen
-from tests.engine.test_probe import closed_port
+from tests.netutil import closed_port
 
 
 class ProbeApp(App):
@@ -135,7 +135,7 @@ async def test_bad_input_is_shown_not_raised():
 
 
 async def test_escape_cancels_a_running_probe():
-    from tests.engine.test_probe import silent_port
+    from tests.netutil import silent_port
 
     with silent_port() as silent:
         app = ProbeApp("127.0.0.1", str(silent))
