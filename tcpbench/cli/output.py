@@ -26,10 +26,13 @@ class EventPrinter:
     """Turns engine events into lines on `stream`; cheap enough to subscribe directly."""
 
     def __init__(self, *, json_lines: bool = False, stream: TextIO | None = None,
-                 show_data: bool = True, wall_clock: Callable[[], float] = time.time) -> None:
+                 show_data: bool = True, preview: int | None = PREVIEW,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
         self.show_data = show_data
+        self.preview = preview
+        """Bytes of each chunk shown; None shows all (raw: the operator reads everything)."""
         self.wall_clock = wall_clock
         self._mono_to_wall = wall_clock() - time.monotonic()
 
@@ -49,7 +52,7 @@ class EventPrinter:
             data = event.to_dict()
             data["at"] = round(event.at + self._mono_to_wall, 6)
             if isinstance(event, (ev.BytesReceived, ev.BytesSent)) and self.show_data:
-                data["data"] = escape_bytes(event.data[:4096])
+                data["data"] = escape_bytes(event.data[:self.preview or len(event.data)])
             return json.dumps(_json_safe(data), ensure_ascii=True)
         stamp = _clock_label(event.at + self._mono_to_wall)
         return f"{stamp} {self.describe(event)}"
@@ -93,8 +96,9 @@ class EventPrinter:
     def _preview(self, data: bytes) -> str:
         if not self.show_data:
             return ""
-        text = escape_bytes(data[:PREVIEW])
-        more = "..." if len(data) > PREVIEW else ""
+        limit = self.preview or len(data)
+        text = escape_bytes(data[:limit])
+        more = "..." if len(data) > limit else ""
         return f' "{text}"{more}'
 
 

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from tcpbench.cli import UsageError, parse_port, parse_positive
-from tcpbench.cli.output import EventPrinter
+from tcpbench.cli.output import PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
@@ -74,7 +74,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) -> int:
-    printer = EventPrinter(json_lines=args.json, show_data=not args.quiet_data)
+    # In raw mode the operator *is* the server and must read all a client says, like ncat -l.
+    full = service.name in ("raw",)
+    printer = EventPrinter(json_lines=args.json, show_data=not args.quiet_data,
+                           preview=None if full else PREVIEW)
     async with SessionManager() as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,

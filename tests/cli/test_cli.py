@@ -126,6 +126,16 @@ def test_connect_to_motd_reads_banner() -> None:
     assert result.stdout == b"220 ready\n"
 
 
+def test_raw_prints_everything_a_client_sends_escaped() -> None:
+    payload = b"A" * 500 + b"\x1b[31m end\n"
+    with Served("raw") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+            sock.sendall(payload)
+            line = served.wait_for("< 510 bytes")
+        served.stop()
+    assert '"' + "A" * 500 + '\\e[31m end\\n"' in line
+
+
 def test_raw_operator_lines_reach_the_client() -> None:
     with Served("raw") as served:
         with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:

@@ -112,3 +112,17 @@ async def test_echo_to_a_client_that_does_not_read_stays_bounded(manager: Sessio
         assert session.bytes_in < 64 * 1024 * 1024
     finally:
         sock.close()
+
+
+def test_bind_and_connect_errors_are_classified_for_people() -> None:
+    import errno
+
+    from tcpbench.engine.errors import classify_bind_error, classify_connect_error
+
+    denied = classify_bind_error(PermissionError(errno.EACCES, "Permission denied"), "127.0.0.1", 80)
+    assert denied.reason == "permission" and "ports below 1024 need root" in str(denied)
+    not_here = classify_bind_error(OSError(errno.EADDRNOTAVAIL, "Cannot assign"), "192.0.2.1", 80)
+    assert not_here.reason == "address" and "not an address of this machine" in str(not_here)
+    assert classify_connect_error(OSError(errno.EHOSTUNREACH, "No route to host"))[0] == "host_unreachable"
+    assert classify_connect_error(OSError(errno.ENETUNREACH, "Network is unreachable"))[0] == "network_unreachable"
+    assert classify_connect_error(TimeoutError())[0] == "timed_out"
