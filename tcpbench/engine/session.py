@@ -157,7 +157,10 @@ class Session(asyncio.BufferedProtocol):
         if self.conduit is not None:
             self.manager._spawn_handler(self)
         elif self.service is not None:
-            self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
+            try:
+                self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
+            except Exception:
+                self._service_failed("session_opened")
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
@@ -179,9 +182,12 @@ class Session(asyncio.BufferedProtocol):
         if self.conduit is not None:
             self.conduit._feed(data)
         elif self.service is not None:
-            effects = self.service.data_received(self.id, data, now)
-            if effects:
-                self._apply(effects)
+            try:
+                effects = self.service.data_received(self.id, data, now)
+                if effects:
+                    self._apply(effects)
+            except Exception:
+                self._service_failed("data_received")
 
     def eof_received(self) -> bool:
         now = time.monotonic()
@@ -197,7 +203,10 @@ class Session(asyncio.BufferedProtocol):
         if self.conduit is not None:
             self.conduit._feed(b"")
         elif self.service is not None:
-            self._apply(self.service.peer_half_closed(self.id, now))
+            try:
+                self._apply(self.service.peer_half_closed(self.id, now))
+            except Exception:
+                self._service_failed("peer_half_closed")
         if self.our_fin and not self.is_finished and self.transport is not None and not self._draining:
             # Both directions are done: nothing more can happen on this connection.
             self._finish_close()
@@ -384,6 +393,13 @@ class Session(asyncio.BufferedProtocol):
         await waiter
 
     # --- internals --------------------------------------------------------------
+
+    def _service_failed(self, hook: str) -> None:
+        # Our bug, not the peer's: say so loudly (a note with the exception) and end
+        # only this session, with RST, instead of letting asyncio report it as a reset.
+        name = self.service.name if self.service is not None else "service"
+        self.manager._report_bug(self, f"{name}.{hook}")
+        self.abort(f"internal error in the {name} service")
 
     def _finish_close(self) -> None:
         if self._linger_handle is not None:

@@ -205,3 +205,33 @@ async def test_aclose_closes_everything() -> None:
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_service_bug_is_reported_as_ours_and_ends_only_that_session(manager: SessionManager) -> None:
+    from tcpbench.services.base import Service
+
+    class Buggy(Service):
+        name = "buggy"
+
+        def data_received(self, session, data, now):
+            if data.startswith(b"boom"):
+                raise ZeroDivisionError("a bug")
+            return []
+
+    seen: list[ev.Event] = []
+    manager.subscribe(seen.append)
+    listener = await manager.start_listener(Buggy())
+    ok_reader, ok_writer = await asyncio.open_connection(*listener.address)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"boom")
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(reader.read(10), 5)
+    writer.close()
+    await wait_until(lambda: any(isinstance(e, ev.SessionAborted) for e in seen))
+    notes = [e for e in seen if isinstance(e, ev.ServiceNoted) and e.topic == "error"]
+    assert notes and "ZeroDivisionError" in notes[0].text and "buggy.data_received" in notes[0].text
+    assert not any(isinstance(e, ev.SessionReset) for e in seen)
+    assert manager.bug_count == 1
+    assert len(manager.sessions) == 1  # the other client is untouched
+    ok_writer.close()
+    await ok_writer.wait_closed()
