@@ -260,8 +260,9 @@ class ConnectDialog(ModalScreen["Session | None"]):
             yield Static("Connect (open a client session)", classes="dialog-title", markup=False)
             with Horizontal(classes="row"):
                 yield Label("address", classes="field-label")
+                # Not selected on focus: the prefilled "127.0.0.1:" is there to type a port after.
                 yield Input(self.initial_address, id="address", placeholder="HOST:PORT or [::1]:PORT",
-                            compact=True)
+                            compact=True, select_on_focus=False)
             with Horizontal(classes="row"):
                 yield Label("timeout (s)", classes="field-label")
                 yield Input(f"{self.initial_timeout:g}", id="timeout", classes="port", compact=True)

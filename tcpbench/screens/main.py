@@ -143,8 +143,8 @@ class MainScreen(Screen[None]):
                     self.query_one(ListenersTable).track(listener)
             elif isinstance(event, ev.SessionReset):
                 self._resets.append(f"session {event.session}: reset by peer ({event.message})")
-            elif isinstance(event, ev.ListenerFailed):
-                app.notify(event.message, title="listener failed", severity="error", markup=False)
+            # ListenerFailed is not shown here: it only comes from start_listener, which
+            # raises too, and each caller (the dialog, --listen) already reports it once.
             elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
                 app.notify(event.text, title=event.topic, markup=False,
                            severity="error" if event.topic == "error" else "warning")
@@ -352,6 +352,9 @@ class MainScreen(Screen[None]):
         elif isinstance(self.focused, Input) or self.query_one(SendBar).has_focus_within:
             # Escape leaves the send bar, so single-key commands work again.
             self.query_one(ByteLogView).focus()
+        else:
+            # A second Escape ends the search, so n opens the listener dialog again.
+            self.query_one(ByteLogView).end_search()
 
     def action_search_back(self) -> None:
         self._search(forward=False)

@@ -57,9 +57,11 @@ class ByteLogView(ScrollView, can_focus=True):
         Binding("t", "toggle_timestamps", "Times", id="bytelog.timestamps",
                 tooltip="Show or hide the time of each row"),
         Binding("h", "toggle_hex", "Hex/Text", id="bytelog.hex", tooltip="Switch between text and hex dump"),
-        Binding("n", "search_next", "Next match", id="bytelog.next", show=False,
+        # Shown only while a search is remembered (check_action), so the footer says
+        # why n does not open the listener dialog then; Escape ends the search.
+        Binding("n", "search_next", "Next match", id="bytelog.next",
                 tooltip="Jump to the next match of the last search"),
-        Binding("N", "search_previous", "Prev match", id="bytelog.previous", show=False,
+        Binding("N", "search_previous", "Prev match", id="bytelog.previous",
                 tooltip="Jump to the previous match of the last search"),
     ]
 
@@ -175,6 +177,8 @@ class ByteLogView(ScrollView, can_focus=True):
 
         Matches what is drawn (escaped text or hex dump). Returns False when no row matches.
         """
+        if bool(text) != bool(self._search_text):
+            self.refresh_bindings()  # n/N change meaning
         self._search_text = text
         if not text:
             self._match = None
@@ -350,6 +354,13 @@ class ByteLogView(ScrollView, can_focus=True):
         # n/N belong to a search; without one they fall through to the screen (n: new listener).
         if action in ("search_next", "search_previous"):
             return bool(self._search_text)
+        return True
+
+    def end_search(self) -> bool:
+        """Forget the search (n/N go back to the screen's keys); False if there was none."""
+        if not self._search_text:
+            return False
+        self.search("")
         return True
 
     def action_search_next(self) -> None:
