@@ -56,6 +56,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true",
                         help="JSON Lines: host, address, port, outcome, ms, error, explanation, "
                              "banner, answer, service_refused")
+    # `nc -vz host port` is in people's fingers (and in every firewall how-to): accept
+    # -v and -z instead of failing; probe is already verbose and sends nothing.
+    parser.add_argument("-v", "-z", dest="nc_habits", action="count", default=0,
+                        help="accepted for nc habits (-vz); probe always explains and sends nothing")
     parser.set_defaults(run=main)
 
 

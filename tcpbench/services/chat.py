@@ -98,9 +98,9 @@ class ChatService(Service):
     def session_opened(self, session, peer, local, now) -> Effects:
         nick = self._fresh_nick()
         self.members[session] = _Member(nick)
-        who = ", ".join(m.nick for s, m in self.members.items() if s != session)
-        welcome = (f"* welcome, you are {nick}; in the room: {who or 'nobody else'}, "
-                   f"and {self.operator_nick} (the operator). /help lists commands\n")
+        others = [m.nick for s, m in self.members.items() if s != session]
+        who = ", ".join([*others, f"{self.operator_nick} (the operator)"])
+        welcome = f"* welcome, you are {nick}; also in the room: {who}. /help lists commands\n"
         effects: Effects = [Send(session, welcome.encode())]
         effects += self._announce(f"{nick} joined", exclude=session, event="join", nick=nick)
         return effects

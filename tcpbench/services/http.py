@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import re
+
 import h11
 
 from tcpbench.safetext import escape_bytes
@@ -191,7 +193,7 @@ class HttpService(Service):
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                effects += self._error(session, exchange, exc.error_status_hint, str(exc), now)
+                effects += self._error(session, exchange, exc.error_status_hint, _peer_error(exc), now)
                 break
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 break
@@ -278,6 +280,14 @@ class HttpService(Service):
         return Note(text, session, "access", (("method", method_text), ("path", path_text),
                                               ("status", status), ("bytes", size),
                                               ("duration_ms", ms), ("session", session)))
+
+
+_BYTES_REPR = re.compile(r"""bytearray\(b('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\)""")
+
+
+def _peer_error(exc: Exception) -> str:
+    """h11's reason without Python reprs: "illegal request line: 'garbage'", not bytearray(b'...')."""
+    return _BYTES_REPR.sub(lambda m: m.group(1), str(exc))
 
 
 def _unescape(text: str) -> bytes:

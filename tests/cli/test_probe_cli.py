@@ -179,3 +179,13 @@ def test_probe_cli_does_not_load_the_ui():
             "assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+def test_nc_habits_vz_are_accepted_and_change_nothing():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        result = run_probe("-vz", "127.0.0.1", str(port))
+    assert result.returncode == 0, result.stderr
+    assert "open" in result.stdout and result.stderr == ""

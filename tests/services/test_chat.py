@@ -184,3 +184,12 @@ def test_arbitrary_bytes_never_raise_and_never_leak_control_bytes(chunks, max_li
             assert effect.text.isprintable()
     for member in chat.members.values():
         assert len(member.buffer) <= max_line + 1
+
+
+def test_welcome_lists_who_else_is_in_the_room_in_plain_words():
+    chat = ChatService()
+    first = sent(chat.session_opened(1, PEER, LOCAL, 0.0), 1)
+    assert first == (b"* welcome, you are user1; also in the room: operator (the operator). "
+                     b"/help lists commands\n")
+    second = sent(chat.session_opened(2, PEER, LOCAL, 0.0), 2)
+    assert b"also in the room: user1, operator (the operator)." in second

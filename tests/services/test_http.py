@@ -376,3 +376,18 @@ def test_no_path_escapes_the_directory(site, target) -> None:
     status, _, body = get(HttpService(dir=str(site)), target)
     assert status in (400, 404), (target, status)
     assert b"SECRET" not in body and b"root:" not in body
+
+
+def test_the_access_note_of_a_bad_request_quotes_the_bytes_without_python_reprs() -> None:
+    service = HttpService()
+    opened(service)
+    [note] = [e for e in feed(service, [b"garbage\r\n\r\n"]) if isinstance(e, Note)]
+    assert note.text.endswith("-> 400, 0 bytes, 0.0 ms (illegal request line: 'garbage')"), note.text
+    [note] = [e for e in feed_new(b"\x16\x03\x01\r\n\r\n") if isinstance(e, Note)]
+    assert "bytearray" not in note.text and "'\\\\x16\\\\x03\\\\x01'" in note.text, note.text
+
+
+def feed_new(data: bytes) -> list:
+    service = HttpService()
+    opened(service)
+    return feed(service, [data])
