@@ -24,7 +24,7 @@ from tcpbench.engine.session import SessionClosedError
 from tcpbench.services.base import Service
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.header import TotalsHeader
-from tcpbench.widgets.sendbar import SendBar
+from tcpbench.widgets.sendbar import LineInput, SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="connections-pane", classes="pane"):
                 yield ConnectionsTable(id="connections")
         with Vertical(id="log-pane", classes="pane"):
-            yield Input(placeholder="search the log (Enter: next, Ctrl+R: previous, Esc: close)",
+            yield LineInput(placeholder="search the log (Enter: next, Ctrl+R: previous, Esc: close)",
                         id="search")
             yield ByteLogView(app.manager, clock=app.clock, id="log")
         yield SendBar(id="sendbar")

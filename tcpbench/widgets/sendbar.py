@@ -35,6 +35,18 @@ LINE_PLACEHOLDER = "type and press Enter; escapes: \\n \\r \\t \\e \\0 \\\\ \\xN
 FILE_PLACEHOLDER = "path of a file to send, Enter sends it, Esc cancels"
 
 
+class LineInput(Input):
+    """An Input that also claims "/" for the footer.
+
+    Textual 8.2.8 cannot map the key name "slash" back to "/", so a plain Input
+    does not hide the screen's "/ Search" binding from the footer while it has
+    focus, although typing "/" there types a slash.
+    """
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key == "slash" or super().check_consume_key(key, character)
+
+
 class SendBar(Widget):
     """An input line, its line ending and the name of where it goes."""
 
@@ -103,7 +115,7 @@ class SendBar(Widget):
 
     def compose(self) -> ComposeResult:
         yield Label(id="sendbar-target")
-        yield Input(placeholder=LINE_PLACEHOLDER, id="sendbar-input")
+        yield LineInput(placeholder=LINE_PLACEHOLDER, id="sendbar-input")
         yield Label(ENDING_LABELS[self.line_ending], id="sendbar-ending")
 
     @property

@@ -84,3 +84,21 @@ async def test_typing_a_port_in_the_connect_dialog_completes_the_prefilled_host(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_the_footer_does_not_offer_slash_search_while_typing_where_slash_types():
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+
+        def footer_labels() -> list[str]:
+            return [key.description for key in app.screen.query(FooterKey)]
+
+        await until(pilot, lambda: "Search" in footer_labels(), what="search offered in the tables")
+        await pilot.press("i")
+        await until(pilot, lambda: "Line ending" in footer_labels(), what="send bar focused")
+        assert "Search" not in footer_labels()
+        await pilot.press("escape", "slash")
+        await until(pilot, lambda: app.screen.query_one("#search").has_focus, what="search focused")
+        await pilot.pause(0.1)
+        assert "Search" not in footer_labels()
