@@ -35,13 +35,21 @@ def add_parser(commands: Any) -> None:
         "connect", help="open a client session: stdin to the socket, the socket to stdout",
         description="Connect to HOST PORT like 'nc HOST PORT'. EOF on stdin sends FIN.")
     connect.add_argument("host")
-    connect.add_argument("port", type=parse_port)
+    connect.add_argument("port", type=parse_remote_port)
     connect.add_argument("--crlf", "-C", action="store_true", help="send line endings as CRLF")
     connect.add_argument("--timeout", "-w", type=parse_positive, default=10.0, metavar="S",
                          help="connect timeout in seconds (default 10)")
     connect.add_argument("--verbose", "-v", action="store_true",
                          help="report the TCP lifecycle (connected, FIN, RST) on stderr")
     connect.set_defaults(run=main)
+
+
+def parse_remote_port(text: str) -> int:
+    port = parse_port(text)
+    if port == 0:
+        # Port 0 means "any free port" only when listening; nobody can be reached there.
+        raise argparse.ArgumentTypeError("port 0 cannot be connected to (use 1-65535)")
+    return port
 
 
 def main(args: argparse.Namespace) -> int:

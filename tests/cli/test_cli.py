@@ -158,6 +158,7 @@ def test_raw_operator_lines_reach_the_client() -> None:
         (["serve", "nope"], 2, "invalid choice: 'nope'"),
         (["serve", "echo", "--host", "no-such-host.invalid"], 2, "unknown host"),
         (["connect", "127.0.0.1", "99999"], 2, "out of range"),
+        (["connect", "127.0.0.1", "0"], 2, "port 0 cannot be connected to"),
         (["serve", "motd", "--message", "bad \\q"], 2, "unknown escape"),
     ],
 )
