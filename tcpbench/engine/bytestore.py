@@ -13,6 +13,7 @@ viewer can say "N bytes no longer kept".
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -103,21 +104,12 @@ class ByteStore:
         if not records:
             return iter(())
         start = max(0, seq - records[0].seq)
-        if start == 0:
-            return iter(records)
-        if start >= len(records):
-            return iter(())
-        # deque indexing is O(n) from the nearer end; islice from the right end
-        # costs the same, so iterate from the tail when the wanted part is short.
         tail = len(records) - start
+        if tail <= 0:
+            return iter(())
         if tail < start:
-            items = []
-            for i in range(1, tail + 1):
-                items.append(records[-i])
-            items.reverse()
-            return iter(items)
-        from itertools import islice
-
+            # A viewer usually wants the few newest records: walk from the right end.
+            return iter(list(islice(reversed(records), tail))[::-1])
         return islice(records, start, None)
 
     def __iter__(self) -> Iterator[Record]:

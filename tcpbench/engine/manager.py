@@ -121,7 +121,7 @@ class SessionManager:
 
         return unsubscribe
 
-    def _emit(self, event: ev.Event, session: Session | None = None) -> None:
+    def _emit(self, event: ev.Event) -> None:
         for callback in self._subscribers:
             try:
                 callback(event)

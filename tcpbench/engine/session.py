@@ -135,7 +135,7 @@ class Session(asyncio.BufferedProtocol):
 
     def _emit(self, event: ev.Event) -> None:
         self.store.add_event(event, self.id)
-        self.manager._emit(event, self)
+        self.manager._emit(event)
 
     # --- asyncio protocol callbacks -------------------------------------------
 
@@ -176,7 +176,7 @@ class Session(asyncio.BufferedProtocol):
         manager = self.manager
         manager.bytes_in += nbytes
         if manager._subscribers:
-            manager._emit(ev.BytesReceived(now, self.id, offset, data), self)
+            manager._emit(ev.BytesReceived(now, self.id, offset, data))
         if self._draining:
             return
         if self.conduit is not None:
@@ -283,7 +283,7 @@ class Session(asyncio.BufferedProtocol):
         manager = self.manager
         manager.bytes_out += len(data)
         if manager._subscribers:
-            manager._emit(ev.BytesSent(now, self.id, offset, data), self)
+            manager._emit(ev.BytesSent(now, self.id, offset, data))
         transport.write(data)
         limit = self.service.backlog_limit if self.service is not None else None
         if limit is not None and transport.get_write_buffer_size() > limit and self.service is not None:
