@@ -14,13 +14,18 @@ _NAMED = {0x00: "\\0", 0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x1B: "\\e", 0x5C:
 BYTE_TO_TEXT: tuple[str, ...] = tuple(
     _NAMED.get(b, chr(b) if 0x20 <= b <= 0x7E else f"\\x{b:02x}") for b in range(256)
 )
-_TRANSLATE = {b: BYTE_TO_TEXT[b] for b in range(256) if BYTE_TO_TEXT[b] != chr(b)}
 _HEX_ASCII = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
+_PLAIN = bytes(b for b in range(256) if BYTE_TO_TEXT[b] == chr(b))
 
 
 def escape_bytes(data: bytes) -> str:
     """Every byte as printable ASCII (lossless: `unescape_bytes` reverses it)."""
-    return data.decode("latin-1").translate(_TRANSLATE)
+    # Runs per chunk on the serve path: bytes that need no escape skip to a C
+    # decode; otherwise a table join is 2-3x str.translate with a dict (measured).
+    if not data.translate(None, _PLAIN):
+        return data.decode("ascii")
+    table = BYTE_TO_TEXT
+    return "".join([table[b] for b in data])
 
 
 def escape_text(text: str) -> str:

@@ -83,7 +83,7 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
         elif isinstance(event, ev.SessionAborted):
             outcome["end"] = "aborted"
 
-    verbose = EventPrinter(stream=sys.stderr, show_data=False) if args.verbose else None
+    verbose = EventPrinter(stream=sys.stderr, show_data=False, buffered=False) if args.verbose else None
 
     async with SessionManager() as manager:
         manager.subscribe(on_event)

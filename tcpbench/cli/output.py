@@ -2,32 +2,61 @@
 
 Every byte a peer controls is escaped to printable ASCII before it is written
 (`tcpbench.safetext`), so a peer cannot drive the operator's terminal.
+
+The printer is on the hot path of `serve` (a line per chunk each way, a line per
+connection), so it is built for throughput: lines are collected and written with
+one `write` and one `flush` per event-loop iteration (a person sees them as soon
+as the loop goes idle, which is the same moment), the clock label is formatted
+once per second, the byte events take a dispatch shortcut, and their JSON is
+assembled without a generic `json.dumps` walk. Measured with py-spy on the chat
+fan-out, per-line flushing and `strftime` were most of the printer's cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
+from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, TextIO
 
 from tcpbench.engine import events as ev
 from tcpbench.safetext import escape_bytes, escape_text
 
 PREVIEW = 64
+MAX_PENDING_LINES = 4096
+"""Write out early once this many lines wait, so one busy iteration cannot hold much."""
 
 
-def _clock_label(wall: float) -> str:
-    t = time.localtime(wall)
-    return time.strftime("%H:%M:%S", t) + f".{int((wall % 1) * 1000):03d}"
+class _ClockLabel:
+    """`HH:MM:SS.mmm` in local time, with the `strftime` part computed once per second."""
+
+    __slots__ = ("_second", "_prefix")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, wall: float) -> str:
+        second = int(wall)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%H:%M:%S", time.localtime(wall))
+        return f"{self._prefix}.{int((wall - second) * 1000):03d}"
 
 
 class EventPrinter:
-    """Turns engine events into lines on `stream`; cheap enough to subscribe directly."""
+    """Turns engine events into lines on `stream`; cheap enough to subscribe directly.
+
+    Lines are buffered until the end of the current event-loop iteration (or
+    until `MAX_PENDING_LINES` wait); call `flush()` before exiting. Outside a
+    running loop, or with `buffered=False`, every line is written at once.
+    """
 
     def __init__(self, *, json_lines: bool = False, stream: TextIO | None = None,
                  show_data: bool = True, preview: int | None = PREVIEW,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, buffered: bool = True) -> None:
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
         self.show_data = show_data
@@ -35,29 +64,74 @@ class EventPrinter:
         """Bytes of each chunk shown; None shows all (raw: the operator reads everything)."""
         self.wall_clock = wall_clock
         self._mono_to_wall = wall_clock() - time.monotonic()
+        self._label = _ClockLabel()
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+        self.buffered = buffered
+        """False writes each line at once (connect -v: its lines interleave with the peer's bytes)."""
 
     def __call__(self, event: ev.Event) -> None:
         line = self.format(event)
-        if line is not None:
+        if line is None:
+            return
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= MAX_PENDING_LINES or not self.buffered:
+            self.flush()
+        elif not self._flush_scheduled:
             try:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-            except (BrokenPipeError, ValueError):
-                pass
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nobody would flush later
+                self.flush()
+                return
+            self._flush_scheduled = True
+
+    def flush(self) -> None:
+        """Write every pending line now."""
+        self._flush_scheduled = False
+        pending = self._pending
+        if not pending:
+            return
+        pending.append("")
+        text = "\n".join(pending)
+        pending.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
 
     def format(self, event: ev.Event) -> str | None:
-        if isinstance(event, ev.ListenerStarted):
+        kind = type(event)
+        if kind is ev.BytesReceived or kind is ev.BytesSent:
+            return self._format_bytes(event)  # type: ignore[arg-type]
+        if kind is ev.ListenerStarted:
             return None  # the command prints "listening on ..." itself
         if self.json_lines:
             data = event.to_dict()
             data["at"] = round(event.at + self._mono_to_wall, 6)
-            if isinstance(event, (ev.BytesReceived, ev.BytesSent)) and self.show_data:
-                data["data"] = escape_bytes(event.data[:self.preview or len(event.data)])
             return json.dumps(_json_safe(data), ensure_ascii=True)
-        stamp = _clock_label(event.at + self._mono_to_wall)
-        return f"{stamp} {self.describe(event)}"
+        return f"{self._label(event.at + self._mono_to_wall)} {self.describe(event)}"
+
+    def _format_bytes(self, event: ev.BytesReceived | ev.BytesSent) -> str:
+        data = event.data
+        if self.json_lines:
+            # Exactly what json.dumps(event.to_dict() + data) writes, without the generic walk.
+            at = round(event.at + self._mono_to_wall, 6)
+            line = (f'{{"event": "{event.kind}", "at": {at!r}, "session": {event.session}, '
+                    f'"offset": {event.offset}, "size": {len(data)}')
+            if self.show_data:
+                shown = data[:self.preview] if self.preview else data
+                return f'{line}, "data": {encode_basestring_ascii(escape_bytes(shown))}}}'
+            return line + "}"
+        arrow = "<" if type(event) is ev.BytesReceived else ">"
+        return (f"{self._label(event.at + self._mono_to_wall)} #{event.session} {arrow} "
+                f"{len(data)} bytes{self._preview(data)}")
 
     def describe(self, event: ev.Event) -> str:
+        if type(event) is ev.ServiceNoted:  # the most frequent after bytes (chat lines, access lines)
+            who = f"#{event.session} " if event.session is not None else ""
+            return f"{who}{event.topic}: {escape_text(event.text)}"
         if isinstance(event, ev.SessionOpened):
             arrow = f"{ev.format_address(event.peer)} -> {ev.format_address(event.local)}"
             if event.listener is None:
@@ -96,10 +170,10 @@ class EventPrinter:
     def _preview(self, data: bytes) -> str:
         if not self.show_data:
             return ""
-        limit = self.preview or len(data)
-        text = escape_bytes(data[:limit])
-        more = "..." if len(data) > limit else ""
-        return f' "{text}"{more}'
+        limit = self.preview
+        if not limit or len(data) <= limit:
+            return f' "{escape_bytes(data)}"'
+        return f' "{escape_bytes(data[:limit])}"...'
 
 
 def _json_safe(value: Any) -> Any:

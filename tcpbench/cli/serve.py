@@ -78,6 +78,14 @@ async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) ->
     full = service.name in ("raw",)
     printer = EventPrinter(json_lines=args.json, show_data=not args.quiet_data,
                            preview=None if full else PREVIEW)
+    try:
+        return await _serve_with(args, service, stop, printer)
+    finally:
+        printer.flush()
+
+
+async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Event,
+                      printer: EventPrinter) -> int:
     async with SessionManager() as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,

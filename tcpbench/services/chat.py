@@ -60,9 +60,57 @@ class _Member:
 
     def __init__(self, nick: str) -> None:
         self.nick = nick
-        self.buffer = bytearray()
+        self.buffer = b""
+        """The start of a line whose newline has not arrived yet."""
         self.discarding = False
         """The rest of an over-long line is being dropped until its newline."""
+
+
+class _Outbox:
+    """What one hook call sends, gathered so each receiver gets one `Send`.
+
+    A burst of N lines to a room of M members would be N*M sends (and N*M
+    syscalls) line by line; gathered it is M sends, and every member who missed
+    none of it shares one joined bytes object. Each part is (payload, exclude,
+    only): a broadcast to the room but `exclude`, or a reply to `only`.
+    """
+
+    __slots__ = ("parts", "tailored")
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[bytes, int | None, int | None]] = []
+        self.tailored: set[int] = set()
+        """Sessions whose bytes differ from the room's: excluded from a part or sent a reply."""
+
+    def broadcast(self, payload: bytes, exclude: int | None) -> None:
+        self.parts.append((payload, exclude, None))
+        if exclude is not None:
+            self.tailored.add(exclude)
+
+    def reply(self, session: int, payload: bytes) -> None:
+        self.parts.append((payload, None, session))
+        self.tailored.add(session)
+
+    def flush(self, members: dict[int, _Member], effects: Effects) -> None:
+        parts = self.parts
+        if not parts:
+            return
+        tailored = self.tailored
+        common: bytes | None = None
+        for session in members:
+            if session in tailored:
+                continue
+            if common is None:
+                common = b"".join([p for p, _, only in parts if only is None])
+            if common:
+                effects.append(Send(session, common))
+        for session in tailored:
+            data = b"".join([p for p, exclude, only in parts
+                             if (only is None and exclude != session and session in members) or only == session])
+            if data:
+                effects.append(Send(session, data))
+        parts.clear()
+        tailored.clear()
 
 
 class ChatService(Service):
@@ -92,78 +140,89 @@ class ChatService(Service):
         self.close_on_peer_fin = True
         self.members: dict[int, _Member] = {}
         self._joined = 0
+        self._out = _Outbox()
+        """Filled by the helpers below during one hook call, emptied by `_done`."""
+
+    def _done(self, effects: Effects) -> Effects:
+        """Turn what the hook gathered into sends, after the effects already listed."""
+        self._out.flush(self.members, effects)
+        return effects
+
+    def _then(self, effects: Effects, effect: Close | Abort) -> None:
+        """Append a close or abort after the bytes gathered so far (they must go first)."""
+        self._out.flush(self.members, effects)
+        effects.append(effect)
 
     # --- hooks -----------------------------------------------------------------
 
     def session_opened(self, session, peer, local, now) -> Effects:
         nick = self._fresh_nick()
+        others = [m.nick for m in self.members.values()]
         self.members[session] = _Member(nick)
-        others = [m.nick for s, m in self.members.items() if s != session]
         who = ", ".join([*others, f"{self.operator_nick} (the operator)"])
-        welcome = f"* welcome, you are {nick}; also in the room: {who}. /help lists commands\n"
-        effects: Effects = [Send(session, welcome.encode())]
-        effects += self._announce(f"{nick} joined", exclude=session, event="join", nick=nick)
-        return effects
+        self._out.reply(session, f"* welcome, you are {nick}; also in the room: {who}. "
+                                 "/help lists commands\n".encode())
+        effects: Effects = []
+        self._announce(effects, f"{nick} joined", exclude=session, event="join", nick=nick)
+        return self._done(effects)
 
     def data_received(self, session, data, now) -> Effects:
         member = self.members.get(session)
         if member is None:  # left the room (quit or too slow) but bytes still arrive
             return []
         effects: Effects = []
-        buf = member.buffer
-        buf += data
+        if member.buffer:
+            data = member.buffer + data
+            member.buffer = b""
+        lines = data.split(b"\n")
+        rest = lines.pop()
         limit = self.max_line
-        while True:
+        for line in lines:
             if member.discarding:
-                end = buf.find(b"\n")
-                if end == -1:
-                    buf.clear()
-                    break
-                del buf[:end + 1]
                 member.discarding = False
                 continue
-            end = buf.find(b"\n")
-            if end == -1:
-                # +1: the line may still end in "\r\n"; beyond that it is too long for sure.
-                if len(buf) > limit + 1:
-                    effects += self._line(session, member, bytes(buf[:limit]), cut=True)
-                    buf.clear()
-                    member.discarding = True
-                break
-            line = bytes(buf[:end])
-            del buf[:end + 1]
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > limit:
-                effects += self._line(session, member, line[:limit], cut=True)
+                self._line(effects, session, member, line[:limit], cut=True)
             else:
-                effects += self._line(session, member, line, cut=False)
+                self._line(effects, session, member, line, cut=False)
             if session not in self.members:  # /quit
-                break
-        return effects
+                return self._done(effects)
+        if member.discarding:
+            pass  # still inside an over-long line: drop what came
+        elif len(rest) > limit + 1:
+            # +1: the line may still end in "\r\n"; beyond that it is too long for sure.
+            self._line(effects, session, member, rest[:limit], cut=True)
+            member.discarding = True
+        else:
+            member.buffer = rest
+        return self._done(effects)
 
     def peer_half_closed(self, session, now) -> Effects:
         member = self.members.get(session)
         effects: Effects = []
         if member is not None and member.buffer and not member.discarding:
             # The last line had no newline: it still counts.
-            line = bytes(member.buffer)
-            member.buffer.clear()
+            line = member.buffer
+            member.buffer = b""
             if line.endswith(b"\r"):
                 line = line[:-1]
-            effects += self._line(session, member, line, cut=False)
-        effects += self._leave(session, "left")
-        effects.append(Close(session))
-        return effects
+            self._line(effects, session, member, line, cut=False)
+        self._leave(effects, session, "left")
+        self._then(effects, Close(session))
+        return self._done(effects)
 
     def session_closed(self, session, now) -> Effects:
-        return self._leave(session, "left")
+        effects: Effects = []
+        self._leave(effects, session, "left")
+        return self._done(effects)
 
     def backlog_exceeded(self, session, now) -> Effects:
-        effects = self._leave(session, f"was disconnected: did not read fast enough "
-                                       f"(more than {self.backlog_limit} bytes waiting)")
-        effects.insert(0, Abort(session, "a slow reader: its unsent chat backlog exceeded the limit"))
-        return effects
+        effects: Effects = [Abort(session, "a slow reader: its unsent chat backlog exceeded the limit")]
+        self._leave(effects, session, f"was disconnected: did not read fast enough "
+                                      f"(more than {self.backlog_limit} bytes waiting)")
+        return self._done(effects)
 
     def operator_input(self, data, now) -> Effects:
         effects: Effects = []
@@ -174,8 +233,8 @@ class ChatService(Service):
                 continue
             cut = len(raw) > self.max_line
             text = clean_text(raw[:self.max_line]) + (self._cut_mark() if cut else "")
-            effects += self._say(None, self.operator_nick, text)
-        return effects
+            self._say(effects, None, self.operator_nick, text)
+        return self._done(effects)
 
     def describe(self) -> str:
         return f"chat ({len(self.members)} in the room, operator {self.operator_nick})"
@@ -198,70 +257,74 @@ class ChatService(Service):
     def _cut_mark(self) -> str:
         return f" [cut: longer than {self.max_line} bytes]"
 
-    def _line(self, session: int, member: _Member, line: bytes, cut: bool) -> Effects:
-        if line.startswith(b"/") and not line.startswith(b"//") and not cut:
-            return self._command(session, member, line)
-        if line.startswith(b"//"):
-            line = line[1:]
+    def _line(self, effects: Effects, session: int, member: _Member, line: bytes, cut: bool) -> None:
+        if line[:1] == b"/":
+            if line[1:2] != b"/":
+                if not cut:
+                    self._command(effects, session, member, line)
+                    return
+            else:
+                line = line[1:]
         text = clean_text(line) + (self._cut_mark() if cut else "")
-        return self._say(session, member.nick, text)
+        self._say(effects, session, member.nick, text)
 
-    def _say(self, sender: int | None, nick: str, text: str) -> Effects:
-        payload = f"<{nick}> {text}\n".encode()
-        effects: Effects = [Send(s, payload) for s in self.members if s != sender]
+    def _say(self, effects: Effects, sender: int | None, nick: str, text: str) -> None:
+        self._out.broadcast(f"<{nick}> {text}\n".encode(), sender)
         effects.append(Note(f"<{nick}> {text}", sender, "chat", (("nick", nick), ("text", text))))
-        return effects
 
-    def _announce(self, text: str, *, exclude: int | None = None, event: str, nick: str) -> Effects:
-        payload = f"* {text}\n".encode()
-        effects: Effects = [Send(s, payload) for s in self.members if s != exclude]
+    def _announce(self, effects: Effects, text: str, *, exclude: int | None = None, event: str,
+                  nick: str) -> None:
+        self._out.broadcast(f"* {text}\n".encode(), exclude)
         effects.append(Note(f"* {text}", exclude, "chat", (("event", event), ("nick", nick))))
-        return effects
 
-    def _reply(self, session: int, text: str) -> Effects:
-        return [Send(session, f"* {text}\n".encode())]
+    def _reply(self, session: int, text: str) -> None:
+        self._out.reply(session, f"* {text}\n".encode())
 
-    def _leave(self, session: int, how: str) -> Effects:
+    def _leave(self, effects: Effects, session: int, how: str) -> None:
         member = self.members.pop(session, None)
-        if member is None:
-            return []
-        return self._announce(f"{member.nick} {how}", exclude=session, event="leave", nick=member.nick)
+        if member is not None:
+            self._announce(effects, f"{member.nick} {how}", exclude=session, event="leave",
+                           nick=member.nick)
 
-    def _command(self, session: int, member: _Member, line: bytes) -> Effects:
+    def _command(self, effects: Effects, session: int, member: _Member, line: bytes) -> None:
         name, _, rest = line[1:].partition(b" ")
         command = name.lower()
         arg = rest.strip()
         if command == b"nick":
-            return self._nick(session, member, arg)
-        if command == b"who":
+            self._nick(effects, session, member, arg)
+        elif command == b"who":
             names = [f"{m.nick}{' (you)' if s == session else ''}" for s, m in self.members.items()]
             names.append(f"{self.operator_nick} (operator)")
-            return self._reply(session, f"{len(names)} in the room: {', '.join(names)}")
-        if command == b"help":
-            return self._reply(session, HELP)
-        if command == b"me":
-            text = clean_text(arg)
-            return self._announce(f"{member.nick} {text}", exclude=session, event="me", nick=member.nick)
-        if command == b"quit":
-            return self._reply(session, "bye") + self._leave(session, "left") + [Close(session)]
-        return self._reply(session, f"unknown command /{clean_text(command[:32])}; /help lists commands")
+            self._reply(session, f"{len(names)} in the room: {', '.join(names)}")
+        elif command == b"help":
+            self._reply(session, HELP)
+        elif command == b"me":
+            self._announce(effects, f"{member.nick} {clean_text(arg)}", exclude=session, event="me",
+                           nick=member.nick)
+        elif command == b"quit":
+            self._reply(session, "bye")
+            self._leave(effects, session, "left")
+            self._then(effects, Close(session))
+        else:
+            self._reply(session, f"unknown command /{clean_text(command[:32])}; /help lists commands")
 
-    def _nick(self, session: int, member: _Member, arg: bytes) -> Effects:
+    def _nick(self, effects: Effects, session: int, member: _Member, arg: bytes) -> None:
         shown = clean_text(arg[:64])
         try:
             nick = arg.decode("ascii")
         except UnicodeDecodeError:
             nick = ""
         if not NICK_RE.match(nick):
-            return self._reply(session, f"cannot rename to {shown!r}: a nickname is 1-{NICK_MAX} "
-                                        "of A-Z a-z 0-9 _ -")
-        if nick == member.nick:
-            return self._reply(session, f"you are already {nick}")
-        if self._taken(nick, by=session):
-            return self._reply(session, f"cannot rename to {nick}: that nickname is taken")
-        old, member.nick = member.nick, nick
-        return (self._reply(session, f"you are now {nick}")
-                + self._announce(f"{old} is now {nick}", exclude=session, event="nick", nick=nick))
+            self._reply(session, f"cannot rename to {shown!r}: a nickname is 1-{NICK_MAX} "
+                                 "of A-Z a-z 0-9 _ -")
+        elif nick == member.nick:
+            self._reply(session, f"you are already {nick}")
+        elif self._taken(nick, by=session):
+            self._reply(session, f"cannot rename to {nick}: that nickname is taken")
+        else:
+            old, member.nick = member.nick, nick
+            self._reply(session, f"you are now {nick}")
+            self._announce(effects, f"{old} is now {nick}", exclude=session, event="nick", nick=nick)
 
 
 __all__ = ["ChatService", "clean_text"]

@@ -156,14 +156,51 @@ def _feed(chunks: list[bytes]):
     return effects
 
 
+def _outcome(effects):
+    """What the peers and the operator see: each session's byte stream, and the other effects in order.
+
+    A burst is gathered into one send per receiver, so how the bytes are split
+    into sends depends on the chunking; the streams and the rest must not."""
+    streams: dict[int, bytes] = {}
+    others = []
+    for effect in effects:
+        if isinstance(effect, Send):
+            streams[effect.session] = streams.get(effect.session, b"") + effect.data
+        else:
+            others.append(effect)
+    return streams, others
+
+
 def test_chunking_equivalence():
-    whole = _feed([TRANSCRIPT])
-    assert _feed([TRANSCRIPT[i:i + 1] for i in range(len(TRANSCRIPT))]) == whole
+    whole = _outcome(_feed([TRANSCRIPT]))
+    assert _outcome(_feed([TRANSCRIPT[i:i + 1] for i in range(len(TRANSCRIPT))])) == whole
     rng = random.Random(7)
     for _ in range(30):
         cuts = sorted(rng.sample(range(1, len(TRANSCRIPT)), rng.randint(1, 40)))
         pieces = [TRANSCRIPT[a:b] for a, b in zip([0] + cuts, cuts + [len(TRANSCRIPT)])]
-        assert _feed(pieces) == whole
+        assert _outcome(_feed(pieces)) == whole
+
+
+def test_a_burst_of_lines_is_one_send_per_receiver():
+    chat = room(4)
+    burst = b"".join(b"line %d\n" % i for i in range(100))
+    effects = chat.data_received(1, burst, 0.0)
+    sends = [e for e in effects if isinstance(e, Send)]
+    assert sorted(e.session for e in sends) == [2, 3, 4]
+    expected = b"".join(b"<user1> line %d\n" % i for i in range(100))
+    assert all(e.data == expected for e in sends)
+    assert sends[0].data is sends[1].data  # receivers who got the same bytes share one object
+    assert len([e for e in effects if isinstance(e, Note)]) == 100
+
+
+def test_replies_and_closes_keep_their_order_inside_a_burst():
+    chat = room(3)
+    effects = chat.data_received(1, b"hi\n/nick bob\n/who\nbye all\n/quit\nafter\n", 0.0)
+    assert sent(effects, 1) == (b"* you are now bob\n* 4 in the room: bob (you), user2, user3, "
+                                b"operator (operator)\n* bye\n")
+    assert sent(effects, 2) == b"<user1> hi\n* user1 is now bob\n<bob> bye all\n* bob left\n"
+    close_at = effects.index(Close(1))
+    assert all(not (isinstance(e, Send) and e.session == 1) for e in effects[close_at:])
 
 
 @settings(max_examples=300, deadline=None)
@@ -179,7 +216,8 @@ def test_arbitrary_bytes_never_raise_and_never_leak_control_bytes(chunks, max_li
         if isinstance(effect, Send):
             text = effect.data.decode("utf-8")
             assert text.endswith("\n")
-            assert all(ch.isprintable() for ch in text[:-1]), text
+            for line in text[:-1].split("\n"):
+                assert all(ch.isprintable() for ch in line), text
         elif isinstance(effect, Note):
             assert effect.text.isprintable()
     for member in chat.members.values():
