@@ -6,6 +6,11 @@ never imports Textual or Rich; the UI reads its state on a timer.
 
 asyncio's `Server.close()` leaves accepted connections open (before Python
 3.13), so the manager keeps its own registry of sessions and closes them itself.
+
+Each session knows the manager only as its `SessionOwner` (defined beside
+`Session`): the manager implements that protocol with public verbs
+(`register`, `unregister`, `emit`, `note`, `report_bug`, `spawn_handler`), and
+sessions never touch its private state.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ class Listener:
 class SessionManager:
     """Owns listeners, sessions and their tasks on one event loop.
 
+    It is every session's `SessionOwner` (structurally: the protocol is not a base
+    class, so its attributes stay plain instance attributes on the hot path).
+
     Resource handling: every socket, task and child process the engine creates is
     registered here. `aclose()` stops listeners, closes sessions (gracefully, then
     by RST after a bound), cancels handler tasks and waits for them; use the
@@ -89,15 +97,21 @@ class SessionManager:
         self.history: dict[int, Session] = {}
         """Every session ever opened, ended ones included (the UI shows how each ended)."""
         self.bytes_in = 0
+        """Bytes received by every session (sessions add to it: `SessionOwner.bytes_in`)."""
         self.bytes_out = 0
+        """Bytes sent by every session (sessions add to it: `SessionOwner.bytes_out`)."""
         self._subscribers: list[Subscriber] = []
+        self.has_subscribers = False
+        """True while anyone is subscribed (kept by `subscribe` and its unsubscribe): the
+        sessions' per-chunk check before they build a bytes event."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._next_listener = 1
         self._next_session = 1
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.bug_count = 0
-        self._read_view = memoryview(bytearray(READ_SIZE))
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
+        """The receive buffer all sessions share (`SessionOwner.read_buffer`)."""
         self._ended: deque[int] = deque()
 
     async def __aenter__(self) -> SessionManager:
@@ -114,35 +128,42 @@ class SessionManager:
         The callback runs inside engine callbacks: keep it O(1) and never await.
         """
         self._subscribers.append(callback)
+        self.has_subscribers = True
 
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
+                self.has_subscribers = bool(self._subscribers)
 
         return unsubscribe
 
-    def _emit(self, event: ev.Event) -> None:
+    # The SessionOwner verbs (see tcpbench.engine.session.SessionOwner) ----------------
+
+    def emit(self, event: ev.Event) -> None:
+        """Call every subscriber with `event`; a failing subscriber is logged, not raised."""
         for callback in self._subscribers:
             try:
                 callback(event)
             except Exception:
                 log.exception("event subscriber failed on %s", event.kind)
 
-    def _note(self, note: Note, listener_id: int | None) -> None:
+    def note(self, note: Note, listener_id: int | None) -> None:
+        """Record a service's note as a `ServiceNoted` event in the session it names, and emit it."""
         event = ev.ServiceNoted(time.monotonic(), note.session, listener_id, note.topic, note.text,
                                 note.fields)
         session = self.sessions.get(note.session) if note.session is not None else None
         if session is not None:
             session.store.add_event(event, session.id)
-        self._emit(event)
+        self.emit(event)
 
-    def _report_bug(self, session: Session | None, where: str = "") -> None:
+    def report_bug(self, session: Session | None, where: str = "") -> None:
+        """Log the exception being handled as a tcpbench bug, count it, and note it."""
         self.bug_count += 1
         text = traceback.format_exc(limit=6)
         log.error("tcpbench bug%s: %s", f" in {where}" if where else "", text)
-        self._note(Note(f"internal error{(' in ' + where) if where else ''}: "
-                        f"{text.strip().splitlines()[-1]}",
-                        session.id if session else None, "error"), session.listener_id if session else None)
+        self.note(Note(f"internal error{(' in ' + where) if where else ''}: "
+                       f"{text.strip().splitlines()[-1]}",
+                       session.id if session else None, "error"), session.listener_id if session else None)
 
     # --- listeners ----------------------------------------------------------------
 
@@ -166,7 +187,7 @@ class SessionManager:
             sock = await self._bind(host, port)
         except (OSError, socket.gaierror) as exc:
             error = classify_bind_error(exc, host, port)
-            self._emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
+            self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
             raise error from None
         listener_id = self._next_listener
         self._next_listener += 1
@@ -181,7 +202,7 @@ class SessionManager:
         listener = Listener(listener_id, service, address, server, idle_timeout)
         self.listeners[listener_id] = listener
         self._ensure_ticker()
-        self._emit(ev.ListenerStarted(time.monotonic(), listener_id, service.name, address))
+        self.emit(ev.ListenerStarted(time.monotonic(), listener_id, service.name, address))
         return listener
 
     async def _bind(self, host: str, port: int) -> socket.socket:
@@ -221,7 +242,7 @@ class SessionManager:
             await asyncio.wait_for(listener.server.wait_closed(), 1.0)
         except TimeoutError:
             pass
-        self._emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name, listener.address))
+        self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name, listener.address))
 
     # --- client sessions -------------------------------------------------------------
 
@@ -270,7 +291,7 @@ class SessionManager:
         if first_error is None:
             first_error = OSError("no address to connect to")
         reason, message = classify_connect_error(first_error)
-        self._emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
+        self.emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
         raise ConnectError(host, port, reason, message)
 
     # --- operating on sessions ----------------------------------------------------------
@@ -288,7 +309,7 @@ class SessionManager:
     def _apply_listener_effects(self, listener: Listener, effects: list[Any]) -> None:
         for effect in effects:
             if isinstance(effect, Note):
-                self._note(effect, listener.id)
+                self.note(effect, listener.id)
                 continue
             target = self.sessions.get(effect.session)
             if target is not None:
@@ -301,7 +322,8 @@ class SessionManager:
         self._next_session += 1
         return session_id
 
-    def _register(self, session: Session) -> None:
+    def register(self, session: Session) -> None:
+        """A session connected: it is live, and counted by its listener (aborted if that stopped)."""
         self.sessions[session.id] = session
         self.history[session.id] = session
         if session.listener_id is not None:
@@ -313,7 +335,8 @@ class SessionManager:
                 if self._closed or listener.state != "listening":
                     self.loop.call_soon(session.abort, "the listener was stopped")
 
-    def _unregister(self, session: Session) -> None:
+    def unregister(self, session: Session) -> None:
+        """A session ended: no longer live; its bytes fold into its listener's totals."""
         self.sessions.pop(session.id, None)
         self._ended.append(session.id)
         while len(self._ended) > ENDED_KEPT:
@@ -336,7 +359,8 @@ class SessionManager:
                 live_out += session.bytes_out
         return listener.bytes_in + live_in, listener.bytes_out + live_out
 
-    def _spawn_handler(self, session: Session) -> None:
+    def spawn_handler(self, session: Session) -> None:
+        """Run the session's service handler on its conduit as a task this manager owns."""
         handler = session.service.handler if session.service is not None else None
         assert handler is not None and session.conduit is not None
         self.spawn(self._run_handler(session, handler(session.conduit)), name=f"session-{session.id}")
@@ -351,7 +375,7 @@ class SessionManager:
         except ConnectionError:
             pass
         except Exception:
-            self._report_bug(session, f"the {session.service.name if session.service else ''} handler")
+            self.report_bug(session, f"the {session.service.name if session.service else ''} handler")
             session.abort("internal error in the service")
         finally:
             if not session.is_finished:
@@ -380,7 +404,7 @@ class SessionManager:
                     try:
                         effects = service.tick(now)
                     except Exception:
-                        self._report_bug(None, f"{service.name} tick")
+                        self.report_bug(None, f"{service.name} tick")
                         continue
                     if effects:
                         self._apply_listener_effects(listener, effects)
@@ -428,8 +452,8 @@ class SessionManager:
         for listener in list(self.listeners.values()):
             self.listeners.pop(listener.id, None)
             listener.state = "stopped"
-            self._emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
-                                          listener.address))
+            self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
+                                         listener.address))
             try:
                 await asyncio.wait_for(listener.server.wait_closed(), 1.0)
             except TimeoutError:

@@ -99,7 +99,7 @@ class RelayService(Service):
 
     async def handler(self, conduit: Conduit) -> None:
         try:
-            upstream = await conduit.manager.open_session(
+            upstream = await conduit.owner.open_session(
                 self.host, self.port, timeout=self.connect_timeout, service=self._leg)
         except ConnectError as exc:
             conduit.note(f"upstream {self.target} failed: {exc.reason.replace('_', ' ')} ({exc})",

@@ -21,6 +21,14 @@ closed. Closing a socket with unread input is what makes the kernel reset it
 Sessions whose service has a `handler` expose a `Conduit` instead: an async
 read/write API whose `write` waits while the peer is slow and whose reader
 pauses the socket while the handler is slow.
+
+A session knows its owner only as a `SessionOwner`: the few verbs it may use to
+tell the owner something (register, unregister, emit, note, report_bug,
+spawn_handler, open_session) and the few shared things it reads (the loop, the
+linger time, the read buffer, the live sessions, the byte totals). The
+`SessionManager` implements it, and this module never imports the manager: as
+with a trio nursery handed to a task, the owned object is given a few verbs, not
+its owner.
 """
 
 from __future__ import annotations
@@ -30,14 +38,11 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, Service
-
-if TYPE_CHECKING:
-    from tcpbench.engine.manager import SessionManager
 
 READ_SIZE = 64 * 1024
 CONDUIT_QUEUE_LIMIT = 256 * 1024
@@ -55,20 +60,88 @@ FAILED = "failed"
 FINAL_STATES = (CLOSED, RESET, ABORTED, FAILED)
 
 
+@runtime_checkable
+class SessionOwner(Protocol):
+    """What a session may know of, and tell, the one that owns it (the `SessionManager`).
+
+    Everything here runs on the owner's loop, synchronously, from inside the
+    session's protocol callbacks: no verb may block or await.
+    """
+
+    loop: asyncio.AbstractEventLoop
+    """The loop the session runs on (for its futures and its linger timer)."""
+    linger: float
+    """Default seconds a graceful close drains the peer's input before closing."""
+    has_subscribers: bool
+    """True while anyone listens to events. A plain attribute, so the per-chunk hot
+    path can skip building a bytes event nobody would see; only the owner sets it."""
+    bytes_in: int
+    """Bytes received by all sessions; each session adds what it receives."""
+    bytes_out: int
+    """Bytes sent by all sessions; each session adds what it hands to its transport."""
+
+    @property
+    def read_buffer(self) -> memoryview:
+        """The one `READ_SIZE` receive buffer every session reads into (asyncio calls
+        get_buffer, recv_into and buffer_updated back to back on one thread)."""
+        ...
+
+    @property
+    def sessions(self) -> Mapping[int, Session]:
+        """Live sessions by id: where a service's effect for another session is sent."""
+        ...
+
+    def register(self, session: Session) -> None:
+        """The session is connected (`connection_made`): count it as live, and as its
+        listener's. The owner may schedule an abort if that listener is stopping."""
+        ...
+
+    def unregister(self, session: Session) -> None:
+        """The session has ended (`connection_lost`): forget it as live, fold its byte
+        counts into its listener's, keep it in the history for a while."""
+        ...
+
+    def emit(self, event: ev.Event) -> None:
+        """Tell every subscriber about `event` (the session has already stored it)."""
+        ...
+
+    def note(self, note: Note, listener_id: int | None) -> None:
+        """A service said something worth showing: store it with the session it names
+        and tell the subscribers, as a `ServiceNoted` event."""
+        ...
+
+    def report_bug(self, session: Session | None, where: str = "") -> None:
+        """Our own code failed (a service hook raised): log the current exception and
+        note it. Call it from inside the `except` block."""
+        ...
+
+    def spawn_handler(self, session: Session) -> None:
+        """Run the service's async `handler` on `session.conduit` as a task the owner
+        keeps and cancels on shutdown; when the handler ends, the session is closed."""
+        ...
+
+    async def open_session(self, host: str, port: int, *, timeout: float = 10.0,
+                           service: Service | None = None) -> Session:
+        """Connect to HOST:PORT as a new client session (a handler's outgoing leg,
+        as in relay). Errors: `ConnectError`."""
+        ...
+
+
 class Session(asyncio.BufferedProtocol):
     """A connection the engine owns, accepted by a listener or opened as a client.
 
     Resource handling: the session owns its transport. Whatever path ends it
-    (close, abort, reset, manager shutdown), the transport is closed exactly once
-    and `closed_future` resolves; the manager's registry forgets it then.
+    (close, abort, reset, the owner's shutdown), the transport is closed exactly
+    once and `closed_future` resolves; the owner's registry forgets it then.
 
     Errors: methods called on a finished session are no-ops; `send` on a session
     that already sent FIN raises `SessionClosedError`.
     """
 
-    def __init__(self, manager: SessionManager, session_id: int, service: Service | None,
+    def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
-        self.manager = manager
+        self.owner = owner
+        """The one this session reports to (the `SessionManager`), known only as a `SessionOwner`."""
         self.id = session_id
         self.service = service
         self.listener_id = listener_id
@@ -86,12 +159,12 @@ class Session(asyncio.BufferedProtocol):
         self.ended_at: float | None = None
         self.last_activity = self.opened_at
         self.end_reason = ""
-        self.closed_future: asyncio.Future[None] = manager.loop.create_future()
+        self.closed_future: asyncio.Future[None] = owner.loop.create_future()
         self.dirty = True
         """Set on every change; the UI clears it after it redrew this session."""
         # One read buffer for all sessions: asyncio calls get_buffer, recv_into and
         # buffer_updated back to back on one thread, and 64 KiB per idle session adds up.
-        self._view = manager._read_view
+        self._view = owner.read_buffer
         self._draining = False
         self._linger_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
@@ -135,7 +208,7 @@ class Session(asyncio.BufferedProtocol):
 
     def _emit(self, event: ev.Event) -> None:
         self.store.add_event(event, self.id)
-        self.manager._emit(event)
+        self.owner.emit(event)
 
     # --- asyncio protocol callbacks -------------------------------------------
 
@@ -152,10 +225,10 @@ class Session(asyncio.BufferedProtocol):
                 pass
         self.state = OPEN
         self.opened_at = self.last_activity = time.monotonic()
-        self.manager._register(self)
+        self.owner.register(self)
         self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
         if self.conduit is not None:
-            self.manager._spawn_handler(self)
+            self.owner.spawn_handler(self)
         elif self.service is not None:
             try:
                 self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
@@ -173,10 +246,10 @@ class Session(asyncio.BufferedProtocol):
         self.last_activity = now
         self.dirty = True
         self.store.add_data(now, self.id, RECEIVED, offset, data)
-        manager = self.manager
-        manager.bytes_in += nbytes
-        if manager._subscribers:
-            manager._emit(ev.BytesReceived(now, self.id, offset, data))
+        owner = self.owner
+        owner.bytes_in += nbytes
+        if owner.has_subscribers:
+            owner.emit(ev.BytesReceived(now, self.id, offset, data))
         if self._draining:
             return
         if self.conduit is not None:
@@ -257,8 +330,8 @@ class Session(asyncio.BufferedProtocol):
             try:
                 self._apply(self.service.session_closed(self.id, now))
             except Exception:  # a buggy service must not keep the session registered
-                self.manager._report_bug(self)
-        self.manager._unregister(self)
+                self.owner.report_bug(self)
+        self.owner.unregister(self)
         if not self.closed_future.done():
             self.closed_future.set_result(None)
 
@@ -280,10 +353,10 @@ class Session(asyncio.BufferedProtocol):
         self.last_activity = now
         self.dirty = True
         self.store.add_data(now, self.id, SENT, offset, data)
-        manager = self.manager
-        manager.bytes_out += len(data)
-        if manager._subscribers:
-            manager._emit(ev.BytesSent(now, self.id, offset, data))
+        owner = self.owner
+        owner.bytes_out += len(data)
+        if owner.has_subscribers:
+            owner.emit(ev.BytesSent(now, self.id, offset, data))
         transport.write(data)
         limit = self.service.backlog_limit if self.service is not None else None
         if limit is not None and transport.get_write_buffer_size() > limit and self.service is not None:
@@ -308,7 +381,7 @@ class Session(asyncio.BufferedProtocol):
 
     def close(self, linger: float | None = None) -> None:
         """Graceful close: FIN after queued bytes, then drain the peer's input
-        until its FIN or `linger` seconds (default: the manager's), then close.
+        until its FIN or `linger` seconds (default: the owner's), then close.
 
         Never sends RST unless the peer keeps sending past the linger time.
         """
@@ -330,8 +403,8 @@ class Session(asyncio.BufferedProtocol):
             transport.resume_reading()
         except RuntimeError:
             pass
-        delay = self.manager.linger if linger is None else linger
-        self._linger_handle = self.manager.loop.call_later(delay, self._finish_close)
+        delay = self.owner.linger if linger is None else linger
+        self._linger_handle = self.owner.loop.call_later(delay, self._finish_close)
 
     def abort(self, reason: str = "aborted by the operator") -> None:
         """Close at once with RST (SO_LINGER 0): unsent data is discarded."""
@@ -388,7 +461,7 @@ class Session(asyncio.BufferedProtocol):
             raise SessionClosedError(f"session {self.id} is {self.state}")
         if not self._write_paused:
             return
-        waiter = self.manager.loop.create_future()
+        waiter = self.owner.loop.create_future()
         self._drain_waiters.append(waiter)
         await waiter
 
@@ -398,7 +471,7 @@ class Session(asyncio.BufferedProtocol):
         # Our bug, not the peer's: say so loudly (a note with the exception) and end
         # only this session, with RST, instead of letting asyncio report it as a reset.
         name = self.service.name if self.service is not None else "service"
-        self.manager._report_bug(self, f"{name}.{hook}")
+        self.owner.report_bug(self, f"{name}.{hook}")
         self.abort(f"internal error in the {name} service")
 
     def _finish_close(self) -> None:
@@ -411,9 +484,9 @@ class Session(asyncio.BufferedProtocol):
             transport.close()
 
     def _apply(self, effects: list[Effect]) -> None:
-        manager = self.manager
+        owner = self.owner
         for effect in effects:
-            target = self if getattr(effect, "session", None) in (self.id, None) else manager.sessions.get(
+            target = self if getattr(effect, "session", None) in (self.id, None) else owner.sessions.get(
                 effect.session)  # type: ignore[union-attr]
             if isinstance(effect, Send):
                 if target is not None and not target.our_fin and not target.is_finished:
@@ -422,7 +495,7 @@ class Session(asyncio.BufferedProtocol):
                     except SessionClosedError:
                         pass
             elif isinstance(effect, Note):
-                manager._note(effect, self.listener_id)
+                owner.note(effect, self.listener_id)
             elif target is None:
                 continue
             elif isinstance(effect, Close):
@@ -462,8 +535,9 @@ class Conduit:
         return self.session.id
 
     @property
-    def manager(self) -> SessionManager:
-        return self.session.manager
+    def owner(self) -> SessionOwner:
+        """The session's owner: a handler may `open_session` through it (relay does)."""
+        return self.session.owner
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -489,7 +563,7 @@ class Conduit:
         while not self._chunks:
             if self._eof:
                 return b""
-            self._waiter = self.session.manager.loop.create_future()
+            self._waiter = self.session.owner.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -518,8 +592,8 @@ class Conduit:
         self.session.abort(reason)
 
     def note(self, text: str, topic: str = "note", **fields: Any) -> None:
-        self.session.manager._note(Note(text, self.session.id, topic, tuple(fields.items())),
-                                   self.session.listener_id)
+        self.session.owner.note(Note(text, self.session.id, topic, tuple(fields.items())),
+                                self.session.listener_id)
 
     @property
     def closed(self) -> bool:
