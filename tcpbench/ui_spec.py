@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tcpbench.cli import UsageError
+from tcpbench.usage import UsageError
 
 
 @dataclass(frozen=True)

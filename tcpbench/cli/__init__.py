@@ -7,42 +7,17 @@ traceback. Textual is imported only when the UI starts.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
-PROG = "tcpbench"
+from tcpbench.cli.args import PROG, Parser, parse_port, parse_positive
+from tcpbench.usage import UsageError
 
-
-class UsageError(Exception):
-    """Bad input from the user: one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage block), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: {message} (see '{self.prog} --help')\n")
-
-
-def parse_port(text: str) -> int:
-    try:
-        port = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
-    return port
-
-
-def parse_positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
+# `UsageError` lives in `tcpbench.usage` (the UI raises it too, and the UI never imports the
+# CLI) and the parsing helpers in `tcpbench.cli.args` (the subcommands import them, and this
+# module imports the subcommands); both are re-exported for code that takes them from here.
+__all__ = ["PROG", "Parser", "UsageError", "build_parser", "main", "parse_port", "parse_positive",
+           "run_ui"]
 
 
 def build_parser() -> Parser:

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from tcpbench.cli import parse_port, parse_positive
+from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ConnectError, SessionClosedError, SessionManager

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from tcpbench.cli import parse_positive
+from tcpbench.cli.args import parse_positive
 from tcpbench.cli.runner import run
 from tcpbench.engine.probe import (DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_CONCURRENCY,
                                    ProbeResult, outcome_label, parse_ports, probe,

@@ -12,13 +12,14 @@ import asyncio
 import sys
 from typing import Any
 
-from tcpbench.cli import UsageError, parse_port, parse_positive
+from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
 from tcpbench.engine.registry import SERVICES, build_service
 from tcpbench.services.base import Option, OptionError
+from tcpbench.usage import UsageError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

@@ -276,8 +276,8 @@ class ConnectDialog(ModalScreen["Session | None"]):
 
     def collect(self) -> tuple[str, int, float]:
         """Errors: ValueError with one line."""
-        from tcpbench.cli import UsageError
         from tcpbench.ui_spec import split_host_port
+        from tcpbench.usage import UsageError
 
         try:
             host, port = split_host_port(self.query_one("#address", Input).value, "address")

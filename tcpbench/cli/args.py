@@ -1,0 +1,40 @@
+"""Argument parsing shared by the subcommands: the one-line `Parser` and the value types.
+
+A leaf of `tcpbench.cli`: the subcommand modules (`serve`, `connect`, `probe`)
+import it, and the package's `__init__` imports them, so these helpers cannot
+live in `__init__` without an import circle.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+PROG = "tcpbench"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see '{self.prog} --help')\n")
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    return port
+
+
+def parse_positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
