@@ -9,7 +9,7 @@ never turns into a burst of messages.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from textual import on
 from textual.app import ComposeResult
@@ -28,8 +28,7 @@ from tcpbench.widgets.sendbar import LineInput, SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
-    from tcpbench.app import TcpBenchApp
-    from tcpbench.engine.manager import Listener
+    from tcpbench.engine.manager import Listener, SessionManager
     from tcpbench.engine.session import Session
 
 SYNC_HZ = 30
@@ -38,6 +37,26 @@ TABLE_EVERY = 8
 RESET_NOTICE_SECONDS = 2.0
 WIDE = 140
 """At this width and more the two tables sit side by side."""
+
+
+@runtime_checkable
+class Workbench(Protocol):
+    """What the main screen needs of the app that shows it (`TcpBenchApp` provides it).
+
+    A protocol, so that screens never import the app: the app imports its screens.
+    Notifications go through Textual's own `App.notify`.
+    """
+
+    manager: SessionManager
+    """The engine: every listener and session the screen shows."""
+    clock: Callable[[], float]
+    """Wall-clock seconds for timestamps and ages."""
+    address_formatter: Callable[[tuple[str, int]], str]
+    """How an address is shown."""
+
+    def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
+        """Show the port probe, prefilled with HOST and PORTS."""
+        ...
 
 
 class MainScreen(Screen[None]):
@@ -65,7 +84,8 @@ class MainScreen(Screen[None]):
         self._last_reset_notice = -RESET_NOTICE_SECONDS
 
     @property
-    def bench(self) -> TcpBenchApp:
+    def bench(self) -> Workbench:
+        """The app, as far as this screen needs it."""
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -146,8 +166,8 @@ class MainScreen(Screen[None]):
             # ListenerFailed is not shown here: it only comes from start_listener, which
             # raises too, and each caller (the dialog, --listen) already reports it once.
             elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
-                app.notify(event.text, title=event.topic, markup=False,
-                           severity="error" if event.topic == "error" else "warning")
+                self.app.notify(event.text, title=event.topic, markup=False,
+                                severity="error" if event.topic == "error" else "warning")
 
     def _report_resets(self) -> None:
         # A burst of resets (a scanner, a load test) must not become a burst of toasts:
@@ -159,7 +179,7 @@ class MainScreen(Screen[None]):
         self._last_reset_notice = now
         text = resets[0] if len(resets) == 1 else (
             f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
-        self.bench.notify(text, title="connection reset", severity="warning", markup=False)
+        self.app.notify(text, title="connection reset", severity="warning", markup=False)
 
     def _update_log_status(self, log: ByteLogView) -> None:
         which = "all connections" if log.session_id is None else f"session {log.session_id}"
@@ -232,8 +252,8 @@ class MainScreen(Screen[None]):
     def _send(self, event: SendBar.Submitted) -> None:
         app = self.bench
         if self.target is None:
-            app.notify("Select a connection (or a raw/chat listener) to send to.",
-                       severity="warning", markup=False)
+            self.app.notify("Select a connection (or a raw/chat listener) to send to.",
+                            severity="warning", markup=False)
             return
         kind, key = self.target
         try:
@@ -244,16 +264,16 @@ class MainScreen(Screen[None]):
                     raise SessionClosedError(f"listener {key} is stopped")
                 app.manager.operator_input(key, event.data)
         except (SessionClosedError, KeyError) as exc:
-            app.notify(str(exc), title="not sent", severity="error", markup=False)
+            self.app.notify(str(exc), title="not sent", severity="error", markup=False)
 
     @on(SendBar.Invalid)
     def _invalid(self, event: SendBar.Invalid) -> None:
-        self.bench.notify(event.error, title="not sent", severity="error", markup=False)
+        self.app.notify(event.error, title="not sent", severity="error", markup=False)
 
     def _session(self) -> Session | None:
         key = self.query_one(ConnectionsTable).selected_key
         if key is None:
-            self.bench.notify("Select a connection first.", severity="warning", markup=False)
+            self.app.notify("Select a connection first.", severity="warning", markup=False)
             return None
         return self.bench.manager.history.get(key)
 
@@ -261,7 +281,7 @@ class MainScreen(Screen[None]):
         key = self.query_one(ListenersTable).selected_key
         listener = self.bench.manager.listeners.get(key) if key is not None else None
         if listener is None:
-            self.bench.notify("Select a running listener first.", severity="warning", markup=False)
+            self.app.notify("Select a running listener first.", severity="warning", markup=False)
         return listener
 
     # --- actions -------------------------------------------------------------------
@@ -273,8 +293,8 @@ class MainScreen(Screen[None]):
             if listener is not None:
                 self.query_one(ListenersTable).track(listener)
                 self.sync()
-                self.bench.notify(f"{listener.service_name} listening on "
-                                  f"{self.bench.address_formatter(listener.address)}", markup=False)
+                self.app.notify(f"{listener.service_name} listening on "
+                                f"{self.bench.address_formatter(listener.address)}", markup=False)
 
         self.app.push_screen(NewListenerDialog(self.bench.manager), started)
 
@@ -366,7 +386,7 @@ class MainScreen(Screen[None]):
     def _search(self, forward: bool) -> None:
         text = self.query_one("#search", Input).value
         if text and not self.query_one(ByteLogView).search(text, forward=forward):
-            self.bench.notify(f"not found: {text}", severity="warning", markup=False)
+            self.app.notify(f"not found: {text}", severity="warning", markup=False)
 
     def action_focus_send(self) -> None:
         for widget in self.query_one(SendBar).walk_children():
