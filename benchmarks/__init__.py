@@ -1,0 +1,1 @@
+"""tcpbench's benchmark suite: run `python -m benchmarks --help` (or `benchmarks/run --help`)."""
