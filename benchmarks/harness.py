@@ -217,6 +217,19 @@ class Server:
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
 
+    def wchans(self) -> list[str]:
+        """Where the group's processes sleep in the kernel (a stall's diagnosis)."""
+        out = []
+        for pid in _group_members(self.pid):
+            try:
+                with open(f"/proc/{pid}/wchan") as f:
+                    where = f.read().strip()
+            except OSError:
+                continue
+            if where and where != "0":
+                out.append(where)
+        return sorted(set(out))
+
     def fd_count(self) -> int:
         return fd_count(self.pid)
 
@@ -512,8 +525,12 @@ class Suite:
     def _failed(self, case: Case, spec: ServerSpec, r: int | None, error: str,
                 drop: bool = True) -> None:
         if spec.peer and drop:
-            case.dropped[spec.name] = error if len(error) < 160 else error[:157] + "..."
-            self.emit(f"skipped {spec.name} in '{case.title}': {case.dropped[spec.name]}")
+            case.dropped[spec.name] = error if len(error) < 200 else error[:197] + "..."
+            where = "the precheck" if r is None else f"round {r + 1}"
+            self.emit(f"skipped {spec.name} in '{case.title}' from {where} on: "
+                      f"{case.dropped[spec.name]}")
+            if spec.name in case.results:
+                case.notes.append(f"{spec.name} dropped in {where}: {case.dropped[spec.name]}")
             return
         case.errors.setdefault(spec.name, {})[r if r is not None else -1] = error
         self.fail(f"{case.title}: {spec.name}{'' if r is None else f', round {r + 1}'}: {error}")
