@@ -494,21 +494,27 @@ class Suite:
                     record: dict[str, Any] = {"part": case.part, "case": case.title,
                                               "server": spec.name, "round": r + 1,
                                               "position": position}
+                    trouble = None
                     try:
                         with self.server(spec) as server:
-                            values = case.measure(server)
-                            server.check_alive()
-                            trouble = server.stderr_trouble()
+                            try:
+                                values = case.measure(server)
+                                server.check_alive()
+                            finally:
+                                trouble = server.stderr_trouble()
                             if trouble and not spec.peer:
                                 self.say(f"  warning: {spec.name} wrote to stderr: {trouble}")
                                 record["stderr"] = trouble
                     except BenchFailure as exc:
-                        record["error"] = str(exc)
+                        error = str(exc) + (f" [server stderr: {trouble}]" if trouble else "")
+                        record["error"] = error
                         self.records.append(record)
-                        self._failed(case, spec, r, str(exc))
+                        self._failed(case, spec, r, error)
                         continue
                     # A measurement can finish with figures *and* be wrong (a line lost): both count.
                     error = values.pop("_error", None)
+                    if error and trouble:
+                        error += f" [server stderr: {trouble}]"
                     case.results.setdefault(spec.name, {})[r] = values
                     record["values"] = values
                     self.say("    " + "  ".join(f"{k}={_short(v)}" for k, v in values.items()))
