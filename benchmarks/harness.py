@@ -343,7 +343,7 @@ class Case:
         direction = "higher is better" if primary.higher_is_better else "lower is better"
         head = (f"{self.title} -- {primary.label}, {direction}; {rounds} round"
                 f"{'s' if rounds != 1 else ''} interleaved and rotated, a fresh server process each"
-                f"{'  [QUICK: small sizes, 1 round: not for goals]' if quick else ''}")
+                f"{'  [QUICK: small sizes, not for goals]' if quick else ''}")
         header = ["server", "median", "min", "max"]
         if self.reference:
             header.append("x ref (range)")
@@ -547,7 +547,7 @@ class Suite:
 
     def goal(self, text: str, ok: bool | None) -> None:
         mark = "n/a " if ok is None else ("met " if ok else "MISSED")
-        self.emit(f"  goal {mark:6} {text}")
+        self.emit(f"  goal {mark:6} {text}{'  [QUICK run: not for goals]' if self.quick else ''}")
 
     def write_json(self, path: str) -> None:
         with open(path, "w") as f:
