@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Callable
 
 import pytest
+
+# The headless commands pick uvloop automatically when it is installed; their tests run
+# what a default install runs (the standard loop) unless a test asks for uvloop itself.
+os.environ.setdefault("TCPBENCH_LOOP", "asyncio")
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
@@ -24,3 +29,4 @@ async def manager():
 
     async with SessionManager(linger=1.0) as m:
         yield m
+

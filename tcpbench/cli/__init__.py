@@ -34,6 +34,10 @@ def build_parser() -> Parser:
                         help="(UI) start with this listener open; repeatable; IPv6 hosts in brackets")
     parser.add_argument("--connect", action="append", default=[], metavar="HOST:PORT",
                         help="(UI) start with a client session to HOST:PORT; repeatable")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default=None,
+                        help="(headless commands) the event loop: auto = uvloop when installed "
+                             "(pip install 'tcpbench[fast]'), else asyncio; default from "
+                             "TCPBENCH_LOOP, else auto")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     from tcpbench.cli import connect, serve
@@ -52,8 +56,16 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tcpbench.engine.runtime import LoopUnavailableError, choose_loop, raise_open_file_limit
+
+    raise_open_file_limit()
     if args.command is None:
         return run_ui(args)
+    try:
+        choose_loop(args.loop)
+    except (LoopUnavailableError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.run(args) or 0)
     except UsageError as exc:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tcpbench.engine.events import Event
 
@@ -24,11 +23,17 @@ SENT = "tx"
 EVENT = "ev"
 
 DEFAULT_CAP = 4 * 1024 * 1024
+SMALL_RECORDS = 32
+"""Up to this many records live in a list; beyond, in a deque. An empty deque costs
+760 bytes, which was a fifth of an idle session (10,000 connections held)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One entry of the store. `data` is empty for lifecycle events."""
+class Record(NamedTuple):
+    """One entry of the store. `data` is empty for lifecycle events.
+
+    A named tuple rather than a frozen dataclass: one is made per chunk on the
+    hot path, and a tuple is built about three times faster (measured).
+    """
 
     seq: int
     """Position of this record among all records ever appended to this store."""
@@ -51,7 +56,7 @@ class ByteStore:
         if cap <= 0:
             raise ValueError("cap must be positive")
         self.cap = cap
-        self._records: deque[Record] = deque()
+        self._records: list[Record] | deque[Record] = []
         self._kept_bytes = 0
         self.dropped_bytes = 0
         self.dropped_records = 0
@@ -75,15 +80,21 @@ class ByteStore:
             self.dropped_bytes += cut
             offset += cut
             data = data[cut:]
-        self._records.append(Record(self.next_seq, at, session, direction, offset, data))
+        records = self._records
+        records.append(Record(self.next_seq, at, session, direction, offset, data))
         self.next_seq += 1
         self._kept_bytes += len(data)
+        if len(records) > SMALL_RECORDS and type(records) is list:
+            self._records = deque(records)
         if self._kept_bytes > self.cap:
             self._trim()
 
     def add_event(self, event: Event, session: int) -> None:
-        self._records.append(Record(self.next_seq, event.at, session, EVENT, 0, b"", event))
+        records = self._records
+        records.append(Record(self.next_seq, event.at, session, EVENT, 0, b"", event))
         self.next_seq += 1
+        if len(records) > SMALL_RECORDS and type(records) is list:
+            self._records = deque(records)
         # Events cost no payload bytes but must not grow without bound either.
         if len(self._records) > self.cap // 16 + 1024:
             self._drop_oldest()
@@ -93,7 +104,8 @@ class ByteStore:
             self._drop_oldest()
 
     def _drop_oldest(self) -> None:
-        record = self._records.popleft()
+        records = self._records
+        record = records.popleft() if type(records) is deque else records.pop(0)
         self._kept_bytes -= len(record.data)
         self.dropped_bytes += len(record.data)
         self.dropped_records += 1

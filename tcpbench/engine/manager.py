@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
+from tcpbench.engine.acceptor import Acceptor
 from tcpbench.engine.bytestore import DEFAULT_CAP
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
-from tcpbench.engine.session import READ_SIZE, Session
+from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
@@ -51,7 +52,7 @@ class Listener:
     id: int
     service: Service
     address: tuple[str, int]
-    server: asyncio.Server
+    acceptor: Acceptor
     idle_timeout: float | None = None
     sessions: set[int] = field(default_factory=set)
     accepted: int = 0
@@ -110,8 +111,6 @@ class SessionManager:
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.bug_count = 0
-        self.read_buffer = memoryview(bytearray(READ_SIZE))
-        """The receive buffer all sessions share (`SessionOwner.read_buffer`)."""
         self._ended: deque[int] = deque()
 
     async def __aenter__(self) -> SessionManager:
@@ -197,9 +196,16 @@ class SessionManager:
             session_id = self._take_session_id()
             return Session(self, session_id, service, listener_id, store_cap)
 
-        server = await self.loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
         address = _short(sock.getsockname())
-        listener = Listener(listener_id, service, address, server, idle_timeout)
+
+        def out_of_resources(exc: OSError) -> None:
+            self.note(Note(f"cannot accept more connections: {exc.strerror or exc} "
+                           f"(open files are limited by 'ulimit -n'); retrying in 1 s",
+                           None, "error"), listener_id)
+
+        acceptor = Acceptor(self.loop, sock, factory, out_of_resources)
+        listener = Listener(listener_id, service, address, acceptor, idle_timeout)
+        acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()
         self.emit(ev.ListenerStarted(time.monotonic(), listener_id, service.name, address))
@@ -232,16 +238,13 @@ class SessionManager:
         if listener is None:
             return
         listener.state = "stopped"
-        listener.server.close()
+        listener.acceptor.close()
         if close_sessions:
             sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
             for session in sessions:
                 session.close()
             await self._wait_sessions(sessions, self.linger + 1.0)
-        try:
-            await asyncio.wait_for(listener.server.wait_closed(), 1.0)
-        except TimeoutError:
-            pass
+        await listener.acceptor.wait_closed()
         self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name, listener.address))
 
     # --- client sessions -------------------------------------------------------------
@@ -437,7 +440,7 @@ class SessionManager:
             return
         self._closed = True
         for listener in list(self.listeners.values()):
-            listener.server.close()
+            listener.acceptor.close()
         sessions = list(self.sessions.values())
         for session in sessions:
             if graceful:
@@ -454,10 +457,7 @@ class SessionManager:
             listener.state = "stopped"
             self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
                                          listener.address))
-            try:
-                await asyncio.wait_for(listener.server.wait_closed(), 1.0)
-            except TimeoutError:
-                pass
+            await listener.acceptor.wait_closed()
         if self._ticker is not None:
             self._ticker.cancel()
             try:

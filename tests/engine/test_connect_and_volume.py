@@ -102,9 +102,9 @@ async def test_echo_to_a_client_that_does_not_read_stays_bounded(manager: Sessio
                 sent += sock.send(b"x" * 65536)
             except BlockingIOError:
                 await asyncio.sleep(0.01)
-                if len(manager.sessions) == 1 and next(iter(manager.sessions.values()))._read_pauses:
+                if len(manager.sessions) == 1 and next(iter(manager.sessions.values())).read_paused:
                     break
-        await wait_until(lambda: manager.sessions and next(iter(manager.sessions.values()))._read_pauses,
+        await wait_until(lambda: manager.sessions and next(iter(manager.sessions.values())).read_paused,
                          what="echo paused reading")
         session = next(iter(manager.sessions.values()))
         # Memory on our side is bounded by the transport's high-water mark plus one read.

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from tcpbench.engine import SessionManager, events as ev
-from tcpbench.engine.session import READ_SIZE, Session, SessionOwner
+from tcpbench.engine.session import Session, SessionOwner
 from tcpbench.services.base import Effects, Note, Send, Service
 
 
 class BareOwner:
     """Exactly the protocol, nothing more: `__slots__` makes any other attribute an error."""
 
-    __slots__ = ("loop", "linger", "has_subscribers", "bytes_in", "bytes_out", "read_buffer",
+    __slots__ = ("loop", "linger", "has_subscribers", "bytes_in", "bytes_out",
                  "sessions", "calls", "events", "notes")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -22,7 +22,6 @@ class BareOwner:
         self.has_subscribers = False
         self.bytes_in = 0
         self.bytes_out = 0
-        self.read_buffer = memoryview(bytearray(READ_SIZE))
         self.sessions: dict[int, Session] = {}
         self.calls: list[str] = []
         self.events: list[ev.Event] = []

@@ -1,0 +1,67 @@
+"""Process-wide settings the engine runs best with: the event loop and the open-file limit.
+
+uvloop (the `fast` extra: `pip install 'tcpbench[fast]'`) is used automatically
+by the headless commands when it is installed; `--loop asyncio` (or
+`TCPBENCH_LOOP=asyncio`) keeps the standard loop. The engine uses only public
+asyncio API, so both loops run it unchanged, and the default loop alone meets
+the speed goals in `benchmarks/`.
+
+Every connection is a file descriptor, and distributions start processes with a
+soft limit of 1024, so a server that holds 10,000 connections must raise its
+soft limit to the hard limit, as nginx and uvicorn users do by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+class LoopUnavailableError(RuntimeError):
+    """`--loop uvloop` was asked for but uvloop is not installed."""
+
+
+def choose_loop(preference: str | None = None) -> str:
+    """Install the event loop policy for `preference` and return the loop's name.
+
+    `preference` is "auto" (uvloop if importable), "asyncio" or "uvloop"; None
+    reads `TCPBENCH_LOOP` (default "auto").
+
+    Errors: `LoopUnavailableError` for "uvloop" without uvloop installed;
+    `ValueError` for an unknown name.
+    """
+    wanted = (preference or os.environ.get("TCPBENCH_LOOP") or "auto").lower()
+    if wanted not in LOOPS:
+        raise ValueError(f"unknown event loop {wanted!r} (choose from {', '.join(LOOPS)})")
+    if wanted == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if wanted == "uvloop":
+            raise LoopUnavailableError("uvloop is not installed: pip install 'tcpbench[fast]'") from None
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; return the new soft limit.
+
+    Errors: none; where the limit cannot be read or changed, it stays as it was.
+    """
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return -1
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            return soft
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    except (OSError, ValueError):
+        return -1
