@@ -301,6 +301,8 @@ class Case:
     errors: dict[str, dict[int, str]] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
     servers: list[ServerSpec] = field(default_factory=list)
+    how: str = "interleaved and rotated, a fresh server process each"
+    """How the rounds ran, for the table's title."""
 
     @property
     def primary(self) -> Metric:
@@ -342,7 +344,7 @@ class Case:
         primary = self.primary
         direction = "higher is better" if primary.higher_is_better else "lower is better"
         head = (f"{self.title} -- {primary.label}, {direction}; {rounds} round"
-                f"{'s' if rounds != 1 else ''} interleaved and rotated, a fresh server process each"
+                f"{'s' if rounds != 1 else ''} {self.how}"
                 f"{'  [QUICK: small sizes, not for goals]' if quick else ''}")
         header = ["server", "median", "min", "max"]
         if self.reference:
