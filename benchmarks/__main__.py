@@ -22,6 +22,8 @@ import argparse
 import datetime
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,28 @@ def _load_parts() -> dict:
     return parts
 
 
+def _versions() -> list[str]:
+    probes = [("ncat", ["ncat", "--version"], r"Version (\S+)"),
+              ("socat", ["socat", "-V"], r"socat version (\S+)"),
+              ("wrk", ["wrk", "--version"], r"wrk (\S+)"),
+              ("nginx", ["nginx", "-v"], r"nginx/(\S+)"),
+              ("tmux", ["tmux", "-V"], r"tmux (\S+)"),
+              ("python3", ["python3", "-V"], r"Python (\S+)")]
+    out = []
+    for name, argv, pattern in probes:
+        if shutil.which(argv[0]) is None:
+            out.append(f"{name} missing")
+            continue
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            out.append(f"{name} ?")
+            continue
+        match = re.search(pattern, done.stdout + done.stderr)
+        out.append(f"{name} {match[1] if match else '?'}")
+    return out
+
+
 def _header(suite: Suite, parts: list[str]) -> None:
     try:
         rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
@@ -58,6 +82,7 @@ def _header(suite: Suite, parts: list[str]) -> None:
     suite.emit(f"tcpbench benchmarks, {datetime.datetime.now():%Y-%m-%d %H:%M}, git {rev or '?'}")
     suite.emit(f"machine: {os.cpu_count()} cpus, load average {load} at start; Python "
                f"{platform.python_version()}; tcpbench {TCPBENCH}")
+    suite.emit(f"peers: {'; '.join(_versions())}")
     suite.emit(f"parts: {' '.join(parts)}; rounds: {suite.rounds}"
                f"{'; QUICK (small sizes, smoke test only: not for goals)' if suite.quick else ''}")
     suite.emit("")
@@ -75,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved rounds per case (default 5; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and short runs, 1 round: a fast check, not for goals")
+    parser.add_argument("--echo-mib", type=int, default=None, metavar="N",
+                        help="echo: MiB through each measurement (default 256; 64 with --quick)")
+    parser.add_argument("--wrk-seconds", type=int, default=None, metavar="S",
+                        help="http: seconds per wrk run (default 5; 2 with --quick)")
     parser.add_argument("--json", metavar="FILE", help="also write every raw measurement here")
     parser.add_argument("--out", metavar="FILE", help="also write the report (the tables) here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -91,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tcpbench-bench-") as tmp:
         suite = Suite(rounds, args.quick, Path(tmp), verbose=not args.quiet)
+        suite.options = {"echo_mib": args.echo_mib, "wrk_seconds": args.wrk_seconds}
         _header(suite, chosen)
         for name in chosen:
             suite.emit(f"== {name} ==")

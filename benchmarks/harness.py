@@ -431,7 +431,14 @@ class Suite:
         self.failures: list[str] = []
         self.records: list[dict[str, Any]] = []
         self.outputs: list[str] = []
+        self.options: dict[str, Any] = {}
         self._serial = 0
+
+    def option(self, name: str, default: Any, quick: Any) -> Any:
+        value = self.options.get(name)
+        if value is not None:
+            return value
+        return quick if self.quick else default
 
     def say(self, text: str) -> None:
         """A progress line (stderr, so stdout is the tables)."""

@@ -254,7 +254,7 @@ def transfer(server: Server, stream: Stream, window: int | None, deadline_s: flo
 
 
 def run(suite: Suite) -> None:
-    total = (64 if suite.quick else 256) * MIB
+    total = suite.option("echo_mib", 256, 64) * MIB
     specs = suite.available(servers())
     streams = {1: Stream(total, 1), 8: Stream(total, 8)}
     small = {1: Stream(4 * MIB, 1), 8: Stream(4 * MIB, 8)}

@@ -136,7 +136,7 @@ def wrk(server: Server, connections: int, seconds: int, close: bool) -> dict:
 
 
 def run(suite: Suite) -> None:
-    seconds = 2 if suite.quick else 5
+    seconds = suite.option("wrk_seconds", 5, 2)
     specs = suite.available(servers())
     if shutil.which("wrk") is None:
         suite.emit("skipped http: wrk not installed")
