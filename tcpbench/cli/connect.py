@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from tcpbench.cli.args import parse_port, parse_positive
-from tcpbench.cli.output import EventPrinter
+from tcpbench.cli.output import HEADLESS_STORE_CAP, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ConnectError, SessionClosedError, SessionManager
 from tcpbench.engine import events as ev
@@ -85,7 +85,7 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
     verbose = EventPrinter(stream=sys.stderr, show_data=False, buffered=False) if args.verbose else None
 
-    async with SessionManager() as manager:
+    async with SessionManager(store_cap=HEADLESS_STORE_CAP) as manager:
         manager.subscribe(on_event)
         if verbose is not None:
             manager.subscribe(lambda e: None if isinstance(e, (ev.BytesReceived, ev.BytesSent))

@@ -24,6 +24,9 @@ from tcpbench.engine import events as ev
 from tcpbench.safetext import escape_bytes, escape_text
 
 PREVIEW = 64
+HEADLESS_STORE_CAP = 0
+"""The headless commands print as they go and nothing scrolls back, so sessions keep
+lifecycle events but no payload for display (see `ByteStore`)."""
 FLUSH_SECONDS = 0.02
 """Lines wait at most this long (a person cannot tell 20 ms; a firehose gets one write
 per 20 ms instead of one per chunk, which measured as much as a third of the printer)."""

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from tcpbench.cli.args import parse_port, parse_positive
-from tcpbench.cli.output import PREVIEW, EventPrinter
+from tcpbench.cli.output import HEADLESS_STORE_CAP, PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
@@ -87,7 +87,7 @@ async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) ->
 
 async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Event,
                       printer: EventPrinter) -> int:
-    async with SessionManager() as manager:
+    async with SessionManager(store_cap=HEADLESS_STORE_CAP) as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,
                                                     idle_timeout=args.idle_timeout)
