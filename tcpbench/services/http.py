@@ -1,10 +1,12 @@
 """http: a small, correct HTTP/1.1 server (the fix for netcat-as-web-server).
 
-Each session is an `h11.Connection(h11.SERVER)`: h11 parses, frames, and knows
-keep-alive, pipelining and HEAD. We answer a request only after reading all of
-it, frame every answer with Content-Length, and close gracefully (the engine's
-Close sends FIN and drains the peer, so the kernel never turns unread input into
-RST: that RST is what made Chrome show ERR_CONNECTION_RESET in the first seed).
+Each session has a *wire* (services/http_wire.py): bytes in, requests out,
+answers as bytes. `--parser httptools` (the default when it is installed) parses
+with llhttp and hands anything unusual to h11; `--parser h11` is h11 alone. Both
+answer the same bytes. We answer a request only after reading all of it, frame
+every answer with Content-Length, and close gracefully (the engine's Close
+sends FIN and drains the peer, so the kernel never turns unread input into RST:
+that RST is what made Chrome show ERR_CONNECTION_RESET in the first seed).
 
 Errors by blame: garbage from the peer gets the status h11 suggests (400, or 431
 for an oversized head) and a close; a head that does not arrive within
@@ -24,31 +26,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import re
-
-import h11
-
 from tcpbench.safetext import escape_bytes
 from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Send, Service
 from tcpbench.services.http_files import DirectoryRoot
+from tcpbench.services.http_wire import CLOSED, END, NEED_DATA, Answer, PeerError, Request, Wire, validate
+from tcpbench.services.http_wire_h11 import H11Wire
+
+PARSERS = ("auto", "httptools", "h11")
 
 DEFAULT_BODY = "hello from tcpbench\n"
 SERVER_NAME = b"tcpbench"
 FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection", "content-type")
 REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
-           431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+           431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
 
 
 @dataclass(slots=True)
 class _Exchange:
     """One session's HTTP state."""
 
-    conn: h11.Connection
+    wire: Wire
+    """An H11Wire or LlhttpWire (services/http_wire.py)."""
     last_activity: float
     head_started: float | None = None
     """When the first byte of a not-yet-complete request head arrived."""
-    request: h11.Request | None = None
+    request: Request | None = None
     request_started: float = 0.0
     done: bool = False
     requests: int = 0
@@ -56,7 +59,7 @@ class _Exchange:
 
 class HttpService(Service):
     name = "http"
-    summary = "an HTTP/1.1 server (h11): a fixed response or a directory"
+    summary = "an HTTP/1.1 server (llhttp or h11): a fixed response or a directory"
     options = (
         Option("body", str, None, "the response body for every path (\\n, \\t, \\\\ and \\xNN escapes; "
                f"default {DEFAULT_BODY!r})", "TEXT"),
@@ -69,6 +72,8 @@ class HttpService(Service):
         Option("keepalive_timeout", float, 5.0, "close idle keep-alive connections after S seconds", "S"),
         Option("header_timeout", float, 10.0, "answer 408 when a request head takes longer", "S"),
         Option("max_head", int, 16384, "largest request head in bytes (431 above)", "BYTES"),
+        Option("parser", str, "auto", "request parser: httptools (llhttp, fast; h11 reads what it "
+               "finds unusual) or h11 alone; auto: httptools when installed", "NAME", choices=PARSERS),
         Option("naive", bool, False, "TEACHING DEMO: behave like netcat (answer without reading, "
                                      "then close with RST; browsers fail)"),
     )
@@ -78,7 +83,7 @@ class HttpService(Service):
     def __init__(self, body: str | None = None, body_file: str | None = None, status: int = 200,
                  content_type: str = "text/plain; charset=utf-8", header: list[str] | None = None,
                  dir: str | None = None, keepalive_timeout: float = 5.0, header_timeout: float = 10.0,
-                 max_head: int = 16384, naive: bool = False) -> None:
+                 max_head: int = 16384, parser: str = "auto", naive: bool = False) -> None:
         if body is not None and body_file is not None:
             raise OptionError("give --body or --body-file, not both")
         if dir is not None and (body is not None or body_file is not None):
@@ -91,6 +96,10 @@ class HttpService(Service):
                 raise OptionError(f"--{name} must be positive")
         if max_head < 256:
             raise OptionError("--max-head must be at least 256 bytes")
+        try:
+            self.wire_class = wire_class(parser)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
         if body_file is not None:
             try:
                 payload = Path(body_file).read_bytes()
@@ -111,12 +120,13 @@ class HttpService(Service):
         self.max_head = max_head
         self.naive = naive
         self.sessions: dict[int, _Exchange] = {}
-        # The fixed answer's h11 events are built (and validated) once and reused for
-        # every request: that halves h11's cost per request (measured 60 -> 34 us).
-        self._fixed_events = (
-            h11.Response(status_code=status, reason=REASONS.get(status, "").encode(),
-                         headers=self._headers(self.content_type, len(self.body))),
-            h11.Data(data=self.body), h11.EndOfMessage())
+        # The fixed answer is checked and put in the wire's form once, not per request.
+        fixed = self._answer(status, self.content_type, self.body)
+        try:
+            validate(fixed)
+        except ValueError as exc:
+            raise OptionError(f"--header/--content-type: {exc}") from None
+        self._fixed = self.wire_class.prepare(fixed)
 
     # --- hooks --------------------------------------------------------------------
 
@@ -132,8 +142,7 @@ class HttpService(Service):
                                              ("session", session))),
                     Send(session, head + self.body),
                     Abort(session, "naive mode (netcat demonstration)")]
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head)
-        self.sessions[session] = _Exchange(conn, now)
+        self.sessions[session] = _Exchange(self.wire_class(self.max_head), now)
         return []
 
     def data_received(self, session, data, now) -> Effects:
@@ -143,14 +152,14 @@ class HttpService(Service):
         exchange.last_activity = now
         if exchange.head_started is None and exchange.request is None:
             exchange.head_started = now
-        exchange.conn.receive_data(data)
+        exchange.wire.receive(data)
         return self._process(session, exchange, now)
 
     def peer_half_closed(self, session, now) -> Effects:
         exchange = self.sessions.get(session)
         if exchange is None or exchange.done:
             return [Close(session)]
-        exchange.conn.receive_data(b"")
+        exchange.wire.receive(b"")
         effects = self._process(session, exchange, now)
         if not exchange.done:
             exchange.done = True
@@ -188,34 +197,33 @@ class HttpService(Service):
 
     def _process(self, session: int, exchange: _Exchange, now: float) -> Effects:
         effects: Effects = []
-        conn = exchange.conn
+        wire = exchange.wire
         while not exchange.done:
             try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                effects += self._error(session, exchange, exc.error_status_hint, _peer_error(exc), now)
+                event = wire.next_event()
+            except PeerError as exc:
+                effects += self._error(session, exchange, exc.status, exc.reason, now)
                 break
-            if event is h11.NEED_DATA or event is h11.PAUSED:
+            if event is NEED_DATA:
                 break
-            if isinstance(event, h11.Request):
-                exchange.request = event
-                exchange.request_started = exchange.head_started or now
-                exchange.head_started = None
-                if conn.they_are_waiting_for_100_continue:
-                    effects.append(Send(session, conn.send(h11.InformationalResponse(
-                        status_code=100, headers=[]))))
-            elif isinstance(event, h11.EndOfMessage):
+            if event is END:
                 effects += self._respond(session, exchange, now)
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                if wire.must_close:
                     exchange.done = True
                     effects.append(Close(session))
                     break
-                conn.start_next_cycle()
-                if conn.trailing_data[0]:
+                wire.next_cycle()
+                if wire.has_pending:
                     exchange.head_started = now
-            elif isinstance(event, h11.ConnectionClosed):
+            elif event is CLOSED:
                 exchange.done = True
                 effects.append(Close(session))
+            else:
+                exchange.request = event
+                exchange.request_started = exchange.head_started or now
+                exchange.head_started = None
+                if event.expects_continue:
+                    effects.append(Send(session, wire.continue_response()))
         return effects
 
     def _respond(self, session: int, exchange: _Exchange, now: float) -> Effects:
@@ -223,34 +231,26 @@ class HttpService(Service):
         assert request is not None
         exchange.request = None
         exchange.requests += 1
-        conn = exchange.conn
         head_only = request.method == b"HEAD"
         if self.root is None:
-            status, body = self.status, self.body
-            response, body_event, end = self._fixed_events
+            status, size = self.status, len(self.body)
+            prepared = self._fixed
         else:
             answer = self.root.answer(request.target)
-            status, body = answer.status, answer.body
-            headers = self._headers(answer.content_type.encode(), len(body))
-            if answer.location is not None:
-                headers.append((b"Location", answer.location.encode("ascii", "replace")))
-            response = h11.Response(status_code=status, headers=headers,
-                                    reason=REASONS.get(status, "").encode())
-            body_event, end = h11.Data(data=body), h11.EndOfMessage()
-        data = conn.send(response)
-        if not head_only and body:
-            data += conn.send(body_event)
-        data += conn.send(end)
-        return [Send(session, data),
+            status, size = answer.status, len(answer.body)
+            extra = (() if answer.location is None
+                     else ((b"Location", answer.location.encode("ascii", "replace")),))
+            prepared = self.wire_class.prepare(
+                self._answer(status, answer.content_type.encode(), answer.body, extra))
+        return [Send(session, exchange.wire.respond(prepared, head_only)),
                 self._access(session, request.method, request.target, status,
-                             0 if head_only else len(body), now - exchange.request_started)]
+                             0 if head_only else size, now - exchange.request_started)]
 
     def _error(self, session: int, exchange: _Exchange, status: int, why: str, now: float) -> Effects:
         """Answer a peer error (if we still may) and close: the peer is to blame."""
         exchange.done = True
         effects: Effects = []
-        conn = exchange.conn
-        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+        if exchange.wire.may_answer:
             # The reason stays in the access Note: the peer's bytes are not echoed back.
             body = f"{status} {REASONS.get(status, 'Error')}\n".encode()
             head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
@@ -265,9 +265,10 @@ class HttpService(Service):
         effects.append(Close(session))
         return effects
 
-    def _headers(self, content_type: bytes, length: int) -> list:
-        return [(b"Server", SERVER_NAME), (b"Content-Type", content_type),
-                (b"Content-Length", b"%d" % length), *self.extra_headers]
+    def _answer(self, status: int, content_type: bytes, body: bytes, extra: tuple = ()) -> Answer:
+        return Answer(status, REASONS.get(status, "").encode(),
+                      ((b"Server", SERVER_NAME), (b"Content-Type", content_type),
+                       (b"Content-Length", b"%d" % len(body)), *self.extra_headers, *extra), body)
 
     def _access(self, session: int, method: bytes, target: bytes, status: int, size: int,
                 duration: float, why: str = "") -> Note:
@@ -282,12 +283,22 @@ class HttpService(Service):
                                               ("duration_ms", ms), ("session", session)))
 
 
-_BYTES_REPR = re.compile(r"""bytearray\(b('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\)""")
+def wire_class(parser: str) -> type[Wire]:
+    """The wire for `--parser` ("auto": httptools when it imports, else h11).
 
-
-def _peer_error(exc: Exception) -> str:
-    """h11's reason without Python reprs: "illegal request line: 'garbage'", not bytearray(b'...')."""
-    return _BYTES_REPR.sub(lambda m: m.group(1), str(exc))
+    Errors: `ValueError` (one line) for an unknown name or a missing httptools.
+    """
+    if parser not in PARSERS:
+        raise ValueError(f"--parser {parser!r}: choose one of {', '.join(PARSERS)}")
+    if parser != "h11":
+        try:
+            from tcpbench.services.http_wire_llhttp import LlhttpWire
+        except ImportError:
+            if parser == "httptools":
+                raise ValueError("--parser httptools: the httptools package is not installed") from None
+        else:
+            return LlhttpWire
+    return H11Wire
 
 
 def _unescape(text: str) -> bytes:
