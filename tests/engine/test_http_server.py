@@ -1,4 +1,7 @@
-"""The http service on real loopback sockets: real clients, byte-exact answers, no RST."""
+"""The http service on real loopback sockets: real clients, byte-exact answers, no RST.
+
+Each test runs once per parser (httptools, h11): the bytes on the wire must be the same.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +19,22 @@ from tcpbench.engine import SessionManager, events as ev
 from tcpbench.engine.registry import build_service
 from tests.conftest import wait_until
 
+WIRES = ("httptools", "h11")
 BODY = "hello, browser\n"
 EXPECTED = (b"HTTP/1.1 200 OK\r\nServer: tcpbench\r\nContent-Type: text/plain; charset=utf-8\r\n"
             b"Content-Length: 15\r\n\r\nhello, browser\n")
 
 
-async def serve(manager: SessionManager, **options):
+@pytest.fixture(params=WIRES)
+def parser(request) -> str:
+    return request.param
+
+
+async def serve(manager: SessionManager, parser: str, **options):
     seen: list[ev.Event] = []
     manager.subscribe(seen.append)
-    listener = await manager.start_listener(build_service("http", {"body": BODY, **options}))
+    listener = await manager.start_listener(build_service("http", {"body": BODY, "parser": parser,
+                                                                   **options}))
     return listener, seen
 
 
@@ -32,11 +42,11 @@ def bad_endings(seen: list[ev.Event]) -> list[ev.Event]:
     return [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
 
 
-async def test_curl_gets_the_exact_bytes(manager: SessionManager) -> None:
+async def test_curl_gets_the_exact_bytes(manager: SessionManager, parser: str) -> None:
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed")
-    listener, seen = await serve(manager)
+    listener, seen = await serve(manager, parser)
     url = f"http://127.0.0.1:{listener.port}/"
     proc = await asyncio.create_subprocess_exec(curl, "-s", "-i", "--max-time", "5", url, url + "x",
                                                 stdout=asyncio.subprocess.PIPE)
@@ -52,8 +62,9 @@ async def test_curl_gets_the_exact_bytes(manager: SessionManager) -> None:
     assert all(a["duration_ms"] >= 0 and a["session"] == access[0]["session"] for a in access)
 
 
-async def test_http_client_keep_alive_head_and_many_requests(manager: SessionManager) -> None:
-    listener, seen = await serve(manager)
+async def test_http_client_keep_alive_head_and_many_requests(manager: SessionManager,
+                                                             parser: str) -> None:
+    listener, seen = await serve(manager, parser)
 
     def client() -> list[tuple[int, bytes, str | None]]:
         conn = http.client.HTTPConnection("127.0.0.1", listener.port, timeout=5)
@@ -72,8 +83,9 @@ async def test_http_client_keep_alive_head_and_many_requests(manager: SessionMan
     assert not bad_endings(seen)
 
 
-async def test_pipelined_requests_and_a_trailing_close_never_reset(manager: SessionManager) -> None:
-    listener, seen = await serve(manager)
+async def test_pipelined_requests_and_a_trailing_close_never_reset(manager: SessionManager,
+                                                                   parser: str) -> None:
+    listener, seen = await serve(manager, parser)
     reader, writer = await asyncio.open_connection(*listener.address)
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     # The last request says close, and junk follows it unread by HTTP: the
@@ -87,8 +99,8 @@ async def test_pipelined_requests_and_a_trailing_close_never_reset(manager: Sess
     assert not bad_endings(seen)
 
 
-async def test_concurrent_connections(manager: SessionManager) -> None:
-    listener, seen = await serve(manager)
+async def test_concurrent_connections(manager: SessionManager, parser: str) -> None:
+    listener, seen = await serve(manager, parser)
 
     async def one(i: int) -> bytes:
         reader, writer = await asyncio.open_connection(*listener.address)
@@ -104,8 +116,9 @@ async def test_concurrent_connections(manager: SessionManager) -> None:
     assert not bad_endings(seen)
 
 
-async def test_a_slow_head_gets_408_and_an_idle_connection_is_closed(manager: SessionManager) -> None:
-    listener, seen = await serve(manager, header_timeout=0.5, keepalive_timeout=0.5)
+async def test_a_slow_head_gets_408_and_an_idle_connection_is_closed(manager: SessionManager,
+                                                                     parser: str) -> None:
+    listener, seen = await serve(manager, parser, header_timeout=0.5, keepalive_timeout=0.5)
     reader, writer = await asyncio.open_connection(*listener.address)
     writer.write(b"GET / HTTP/1.1\r\n")
     answer = await asyncio.wait_for(reader.read(), 5)
@@ -121,7 +134,7 @@ async def test_a_slow_head_gets_408_and_an_idle_connection_is_closed(manager: Se
 
 
 async def test_naive_mode_resets_connections(manager: SessionManager) -> None:
-    listener, seen = await serve(manager, naive=True)
+    listener, seen = await serve(manager, "h11", naive=True)  # naive mode reads nothing
     reader, writer = await asyncio.open_connection(*listener.address)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await wait_until(lambda: any(isinstance(e, ev.SessionAborted) for e in seen))
@@ -135,11 +148,12 @@ async def test_naive_mode_resets_connections(manager: SessionManager) -> None:
     writer.close()
 
 
-async def test_wrk_with_50_connections_has_no_socket_errors(manager: SessionManager) -> None:
+async def test_wrk_with_50_connections_has_no_socket_errors(manager: SessionManager,
+                                                            parser: str) -> None:
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.skip("wrk is not installed")
-    listener = await manager.start_listener(build_service("http", {"body": BODY}))
+    listener = await manager.start_listener(build_service("http", {"body": BODY, "parser": parser}))
     proc = await asyncio.create_subprocess_exec(
         wrk, "-c50", "-t2", "-d3s", f"http://127.0.0.1:{listener.port}/",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -150,9 +164,10 @@ async def test_wrk_with_50_connections_has_no_socket_errors(manager: SessionMana
     assert "requests in" in text
 
 
-def test_cli_serve_http_answers_http_client(tmp_path) -> None:
+def test_cli_serve_http_answers_http_client(tmp_path, parser: str) -> None:
     (tmp_path / "index.html").write_text("<p>cli</p>")
-    proc = subprocess.Popen([sys.executable, "-m", "tcpbench", "serve", "http", "--dir", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "tcpbench", "serve", "http", "--dir", str(tmp_path),
+                             "--parser", parser],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None

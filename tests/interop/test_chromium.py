@@ -53,18 +53,20 @@ next();
 """
 
 
-async def run_chromium(target_service_options: dict) -> tuple[int, int, list[ev.Event]]:
+async def run_chromium(target_service_options: dict,
+                       parser: str = "h11") -> tuple[int, int, list[ev.Event]]:
     seen: list[ev.Event] = []
     with tempfile.TemporaryDirectory() as tmp:
         site = os.path.join(tmp, "site")
         os.mkdir(site)
         async with SessionManager(linger=1.0) as manager:
             manager.subscribe(seen.append)
-            target = await manager.start_listener(build_service("http", target_service_options))
+            target = await manager.start_listener(build_service("http", {"parser": parser,
+                                                                         **target_service_options}))
             url = f"http://127.0.0.1:{target.port}/"
             with open(os.path.join(site, "index.html"), "w") as f:
                 f.write(DRIVER % {"target": repr(url), "runs": RUNS})
-            driver = await manager.start_listener(build_service("http", {"dir": site}))
+            driver = await manager.start_listener(build_service("http", {"dir": site, "parser": parser}))
             report = asyncio.get_running_loop().create_future()
 
             def on_event(event: ev.Event) -> None:
@@ -93,8 +95,10 @@ async def run_chromium(target_service_options: dict) -> tuple[int, int, list[ev.
     return int(match[1]), int(match[2]), seen
 
 
-async def test_chromium_loads_the_page_100_times_without_a_failure() -> None:
-    ok, fail, seen = await run_chromium({"body": PAGE, "content_type": "text/html; charset=utf-8"})
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+async def test_chromium_loads_the_page_100_times_without_a_failure(parser: str) -> None:
+    ok, fail, seen = await run_chromium({"body": PAGE, "content_type": "text/html; charset=utf-8"},
+                                        parser)
     assert (ok, fail) == (RUNS, 0)
     assert not [e for e in seen if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
 

@@ -1,8 +1,11 @@
-"""The http service as h11 tests itself: bytes in, effects out, no sockets."""
+"""The http service as h11 tests itself: bytes in, effects out, no sockets.
+
+Every test runs once per parser (`--parser httptools` and `--parser h11`): the
+answers must not depend on which one reads the requests.
+"""
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -11,10 +14,25 @@ from hypothesis import given, settings, strategies as st
 from tcpbench.services.base import Abort, Close, Note, OptionError, Send
 from tcpbench.services.http import HttpService
 
+WIRES = ("httptools", "h11")
+PARSER = WIRES[0]
 S = 7
 PEER = ("127.0.0.1", 5555)
 LOCAL = ("127.0.0.1", 8080)
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.fixture(autouse=True, scope="module", params=WIRES)
+def parser(request):
+    """Run the module once per parser (module scope: hypothesis tests may use it)."""
+    global PARSER
+    PARSER = request.param
+    yield request.param
+    PARSER = WIRES[0]
+
+
+def http(**options) -> HttpService:
+    return HttpService(parser=PARSER, **options)
 
 
 def opened(service: HttpService, session: int = S, now: float = 0.0) -> list:
@@ -61,7 +79,7 @@ def closes(effects: list) -> int:
 
 
 def test_a_get_gets_the_fixed_body_byte_exact() -> None:
-    service = HttpService(body="hi\n")
+    service = http(body="hi\n")
     assert opened(service) == []
     effects = feed(service, [GET])
     assert sent(effects) == (b"HTTP/1.1 200 OK\r\nServer: tcpbench\r\n"
@@ -70,7 +88,7 @@ def test_a_get_gets_the_fixed_body_byte_exact() -> None:
 
 
 def test_options_shape_the_fixed_response() -> None:
-    service = HttpService(body="<b>x</b>", status=404, content_type="text/html",
+    service = http(body="<b>x</b>", status=404, content_type="text/html",
                           header=["X-One: 1", "Cache-Control: no-store"])
     opened(service)
     [(status, headers, body)] = responses(sent(feed(service, [GET])))
@@ -80,17 +98,17 @@ def test_options_shape_the_fixed_response() -> None:
 
 
 def test_body_takes_escapes_like_motd() -> None:
-    service = HttpService(body="a\\tb\\n\\x00")
+    service = http(body="a\\tb\\n\\x00")
     opened(service)
     assert responses(sent(feed(service, [GET])))[0][2] == b"a\tb\n\x00"
     with pytest.raises(OptionError, match="--body"):
-        HttpService(body="bad\\")
+        http(body="bad\\")
 
 
 def test_body_file(tmp_path) -> None:
     path = tmp_path / "b.bin"
     path.write_bytes(bytes(range(256)))
-    service = HttpService(body_file=str(path))
+    service = http(body_file=str(path))
     opened(service)
     assert responses(sent(feed(service, [GET])))[0][2] == bytes(range(256))
 
@@ -109,12 +127,12 @@ def test_body_file(tmp_path) -> None:
 ])
 def test_bad_options_are_one_line(kwargs, message) -> None:
     with pytest.raises(OptionError, match=message) as info:
-        HttpService(**kwargs)
+        http(**kwargs)
     assert "\n" not in str(info.value)
 
 
 def test_pipelined_requests_are_answered_in_order_on_one_connection() -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     stream = (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
               b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -133,14 +151,14 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection() -> None:
 
 
 def test_a_request_is_answered_only_once_it_was_read_whole() -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     assert sent(feed(service, [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab"])) == b""
     assert responses(sent(feed(service, [b"cd"])))[0][0] == 200
 
 
 def test_chunked_request_body_and_expect_100_continue() -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     effects = feed(service, [b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n"])
@@ -154,7 +172,7 @@ def test_chunked_request_body_and_expect_100_continue() -> None:
     b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 ])
 def test_http10_and_connection_close_end_with_a_graceful_close(request_bytes) -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     effects = feed(service, [request_bytes + GET])  # the pipelined extra request is ignored
     assert len(responses(sent(effects))) == 1
@@ -166,7 +184,7 @@ def test_http10_and_connection_close_end_with_a_graceful_close(request_bytes) ->
                                      b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(50) + b"\r\n\r\n",
                                      b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"])
 def test_garbage_gets_400_and_a_graceful_close(garbage) -> None:
-    service = HttpService()
+    service = http()
     opened(service)
     effects = feed(service, [garbage])
     [(status, headers, _)] = responses(sent(effects))
@@ -176,7 +194,7 @@ def test_garbage_gets_400_and_a_graceful_close(garbage) -> None:
 
 
 def test_an_oversized_head_gets_431() -> None:
-    service = HttpService(max_head=1024)
+    service = http(max_head=1024)
     opened(service)
     effects = feed(service, [b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2000])
     assert responses(sent(effects))[0][0] == 431
@@ -184,7 +202,7 @@ def test_an_oversized_head_gets_431() -> None:
 
 
 def test_a_slow_head_gets_408_from_the_tick() -> None:
-    service = HttpService(header_timeout=2.0)
+    service = http(header_timeout=2.0)
     opened(service, now=0.0)
     assert feed(service, [b"GET / HT"], now=1.0) == []
     assert service.tick(2.5) == []
@@ -194,7 +212,7 @@ def test_a_slow_head_gets_408_from_the_tick() -> None:
 
 
 def test_an_idle_keepalive_connection_is_closed_quietly() -> None:
-    service = HttpService(keepalive_timeout=5.0)
+    service = http(keepalive_timeout=5.0)
     opened(service, now=0.0)
     feed(service, [GET], now=1.0)
     assert service.tick(5.9) == []
@@ -203,10 +221,10 @@ def test_an_idle_keepalive_connection_is_closed_quietly() -> None:
 
 
 def test_peer_fin_while_idle_closes_and_mid_request_answers_400() -> None:
-    service = HttpService()
+    service = http()
     opened(service)
     assert service.peer_half_closed(S, 0.0) == [Close(S)]
-    service2 = HttpService()
+    service2 = http()
     opened(service2)
     feed(service2, [b"GET / HTTP/1.1\r\nHo"])
     effects = service2.peer_half_closed(S, 0.0)
@@ -214,14 +232,14 @@ def test_peer_fin_while_idle_closes_and_mid_request_answers_400() -> None:
 
 
 def test_request_then_fin_is_answered_then_closed() -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     effects = feed(service, [GET]) + service.peer_half_closed(S, 0.0)
     assert len(responses(sent(effects))) == 1 and effects[-1] == Close(S)
 
 
 def test_sessions_are_independent_and_forgotten_when_closed() -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     for session in (1, 2):
         opened(service, session)
     assert service.data_received(1, b"GET / HTTP/1.1\r\nHo", 0.0) == []
@@ -236,7 +254,7 @@ def test_sessions_are_independent_and_forgotten_when_closed() -> None:
     (b"/\x1b]52;c;ZXZpbA==\x07\xff", "\\x1b]52"),  # refused by h11: the reason is escaped
 ])
 def test_access_note_text_is_escaped(target, shown) -> None:
-    service = HttpService()
+    service = http()
     opened(service)
     effects = feed(service, [b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
     [note] = [e for e in effects if isinstance(e, Note)]
@@ -247,12 +265,12 @@ def test_access_note_text_is_escaped(target, shown) -> None:
 
 
 def test_naive_mode_answers_at_once_and_resets() -> None:
-    service = HttpService(body="a", naive=True)
+    service = http(body="a", naive=True)
     effects = opened(service)
     assert [type(e) for e in effects] == [Note, Send, Abort]
     assert effects[1].data.startswith(b"HTTP/1.1 200 OK\r\n") and effects[1].data.endswith(b"\r\n\r\na")
     assert "NAIVE" in service.describe()
-    assert HttpService().naive is False
+    assert http().naive is False
 
 
 # --- chunking equivalence and arbitrary input ------------------------------------
@@ -275,7 +293,7 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 @pytest.mark.parametrize("transcript", [TRANSCRIPT, TRANSCRIPT[:60] + b"\x00garbage\r\n\r\n"])
 def test_one_chunk_byte_by_byte_and_random_splits_give_the_same_effects(transcript) -> None:
     def run(chunks: list[bytes]) -> tuple[bytes, list]:
-        service = HttpService(body="x")
+        service = http(body="x")
         opened(service)
         return normalized(feed(service, chunks) + service.peer_half_closed(S, 0.0))
 
@@ -290,7 +308,7 @@ def test_one_chunk_byte_by_byte_and_random_splits_give_the_same_effects(transcri
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=200), max_size=6), st.booleans())
 def test_arbitrary_bytes_give_answers_or_a_peer_error_never_an_exception(chunks, fin) -> None:
-    service = HttpService(body="x", max_head=512)
+    service = http(body="x", max_head=512)
     opened(service)
     effects = feed(service, chunks)
     if fin:
@@ -307,7 +325,7 @@ def test_arbitrary_bytes_give_answers_or_a_peer_error_never_an_exception(chunks,
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_after_a_valid_prefix(tail) -> None:
-    service = HttpService(body="x")
+    service = http(body="x")
     opened(service)
     effects = feed(service, [GET + tail]) + service.peer_half_closed(S, 0.0)
     statuses = [s for s, _, _ in parsed(effects)]
@@ -315,71 +333,8 @@ def test_arbitrary_bytes_after_a_valid_prefix(tail) -> None:
     assert isinstance(effects[-1], Close)
 
 
-# --- a directory -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def site(tmp_path):
-    root = tmp_path / "site"
-    (root / "sub").mkdir(parents=True)
-    (root / "index.html").write_text("<h1>home</h1>")
-    (root / "style.css").write_text("p{}")
-    (root / "sub" / "data.json").write_text("{}")
-    (root / "sub" / "a b.txt").write_text("spaced")
-    (tmp_path / "secret.txt").write_text("SECRET")
-    os.symlink(tmp_path / "secret.txt", root / "leak.txt")
-    os.symlink(tmp_path, root / "up")
-    os.symlink(root / "style.css", root / "alias.css")
-    return root
-
-
-def get(service: HttpService, target: bytes) -> tuple[int, dict, bytes]:
-    opened(service)
-    effects = feed(service, [b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
-    [answer] = responses(sent(effects))
-    return answer
-
-
-@pytest.mark.parametrize("target, status, body, content_type", [
-    (b"/", 200, b"<h1>home</h1>", "text/html; charset=utf-8"),
-    (b"/index.html?x=1", 200, b"<h1>home</h1>", "text/html; charset=utf-8"),
-    (b"/style.css", 200, b"p{}", "text/css; charset=utf-8"),
-    (b"/sub/data.json", 200, b"{}", "application/json; charset=utf-8"),
-    (b"/sub/a%20b.txt", 200, b"spaced", "text/plain; charset=utf-8"),
-    (b"/alias.css", 200, b"p{}", "text/css; charset=utf-8"),
-    (b"http://example/style.css", 200, b"p{}", "text/css; charset=utf-8"),
-    (b"/missing", 404, None, None),
-    (b"/favicon.ico", 404, None, None),
-])
-def test_directory_serves_files(site, target, status, body, content_type) -> None:
-    got_status, headers, got_body = get(HttpService(dir=str(site)), target)
-    assert got_status == status
-    if body is not None:
-        assert got_body == body and headers["content-type"] == content_type
-
-
-def test_directory_without_slash_redirects_and_lists(site) -> None:
-    status, headers, _ = get(HttpService(dir=str(site)), b"/sub")
-    assert status == 301 and headers["location"] == "/sub/"
-    status, _, body = get(HttpService(dir=str(site)), b"/sub/")
-    assert status == 200 and b'href="a%20b.txt"' in body and b"data.json" in body
-
-
-@pytest.mark.parametrize("target", [
-    b"/../secret.txt", b"/sub/../../secret.txt", b"/%2e%2e/secret.txt", b"/%2E%2E%2Fsecret.txt",
-    b"/sub/%2e%2e/%2e%2e/secret.txt", b"/..%2fsecret.txt", b"//../secret.txt",
-    b"http://x/../secret.txt", b"/leak.txt", b"/up/secret.txt", b"/%00/etc/passwd",
-    b"//etc/passwd", b"/etc/passwd", b"/" + os.fsencode(os.path.abspath("/etc/passwd")),
-    b"*",
-])
-def test_no_path_escapes_the_directory(site, target) -> None:
-    status, _, body = get(HttpService(dir=str(site)), target)
-    assert status in (400, 404), (target, status)
-    assert b"SECRET" not in body and b"root:" not in body
-
-
 def test_the_access_note_of_a_bad_request_quotes_the_bytes_without_python_reprs() -> None:
-    service = HttpService()
+    service = http()
     opened(service)
     [note] = [e for e in feed(service, [b"garbage\r\n\r\n"]) if isinstance(e, Note)]
     assert note.text.endswith("-> 400, 0 bytes, 0.0 ms (illegal request line: 'garbage')"), note.text
@@ -388,6 +343,6 @@ def test_the_access_note_of_a_bad_request_quotes_the_bytes_without_python_reprs(
 
 
 def feed_new(data: bytes) -> list:
-    service = HttpService()
+    service = http()
     opened(service)
     return feed(service, [data])
