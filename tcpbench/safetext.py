@@ -30,6 +30,8 @@ def escape_bytes(data: bytes) -> str:
 
 def escape_text(text: str) -> str:
     """A str from a peer (a decoded name, a path) as printable ASCII."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # nothing to escape (the common case, checked in C)
     return escape_bytes(text.encode("utf-8", "surrogateescape"))
 
 

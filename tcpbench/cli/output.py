@@ -26,7 +26,7 @@ from tcpbench.safetext import escape_bytes, escape_text
 PREVIEW = 64
 HEADLESS_STORE_CAP = 0
 """The headless commands print as they go and nothing scrolls back, so sessions keep
-lifecycle events but no payload for display (see `ByteStore`)."""
+nothing for display (see `ByteStore`)."""
 FLUSH_SECONDS = 0.02
 """Lines wait at most this long (a person cannot tell 20 ms; a firehose gets one write
 per 20 ms instead of one per chunk, which measured as much as a third of the printer)."""
@@ -35,20 +35,28 @@ MAX_PENDING_LINES = 4096
 
 
 class _ClockLabel:
-    """`HH:MM:SS.mmm` in local time, with the `strftime` part computed once per second."""
+    """`HH:MM:SS.mmm` in local time: `strftime` once per second, the label once per millisecond
+    (a burst of chat lines or accepts shares one)."""
 
-    __slots__ = ("_second", "_prefix")
+    __slots__ = ("_second", "_prefix", "_milli", "_label")
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._milli = -1
+        self._label = ""
 
     def __call__(self, wall: float) -> str:
-        second = int(wall)
+        milli = int(wall * 1000)
+        if milli == self._milli:
+            return self._label
+        second = milli // 1000
         if second != self._second:
             self._second = second
-            self._prefix = time.strftime("%H:%M:%S", time.localtime(wall))
-        return f"{self._prefix}.{int((wall - second) * 1000):03d}"
+            self._prefix = time.strftime("%H:%M:%S", time.localtime(second))
+        self._milli = milli
+        self._label = label = f"{self._prefix}.{milli - second * 1000:03d}"
+        return label
 
 
 class EventPrinter:
@@ -110,6 +118,10 @@ class EventPrinter:
         kind = type(event)
         if kind is ev.BytesReceived or kind is ev.BytesSent:
             return self._format_bytes(event)  # type: ignore[arg-type]
+        if kind is ev.ServiceNoted and not self.json_lines:  # chat and access lines: many
+            who = f"#{event.session} " if event.session is not None else ""  # type: ignore[attr-defined]
+            return (f"{self._label(event.at + self._mono_to_wall)} {who}{event.topic}: "  # type: ignore[attr-defined]
+                    f"{escape_text(event.text)}")  # type: ignore[attr-defined]
         if kind is ev.ListenerStarted:
             return None  # the command prints "listening on ..." itself
         if self.json_lines:

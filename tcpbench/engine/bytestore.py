@@ -50,8 +50,8 @@ class Record(NamedTuple):
 class ByteStore:
     """Bounded, append-only log of records. Not thread-safe (one event loop).
 
-    `cap=0` keeps lifecycle events but no payload: for the headless commands,
-    which print as they go and have no viewer. Keeping 4 MiB of recent chunks
+    `cap=0` keeps nothing: for the headless commands, which print as they go
+    and have no viewer. Keeping 4 MiB of recent chunks
     alive per session costs a bulk echo about a tenth of its speed (the
     allocator then hands out cache-cold memory for every read; measured with
     `perf stat` task-clock), a price worth paying only where someone can scroll back.
@@ -100,6 +100,8 @@ class ByteStore:
             self._trim()
 
     def add_event(self, event: Event, session: int) -> None:
+        if not self.cap:
+            return
         records = self._records
         records.append(Record(self.next_seq, event.at, session, EVENT, 0, b"", event))
         self.next_seq += 1
