@@ -67,11 +67,14 @@ def _has(value: bytes, token: bytes) -> bool:
 
 
 class LlhttpWire:
-    __slots__ = ("_buf", "_eof", "_state", "_search_from", "_remaining", "_length", "_request",
+    __slots__ = ("_buf", "_pos", "_eof", "_state", "_search_from", "_remaining", "_length", "_request",
                  "_parser", "_headers", "_h11", "_max_head", "must_close")
 
     def __init__(self, max_head: int) -> None:
         self._buf = b""
+        self._pos = 0
+        """Where the unread bytes of `_buf` start (a 256 KiB read of pipelined requests is not
+        copied once per request)."""
         self._eof = False
         self._state = _HEAD
         self._search_from = 0
@@ -97,7 +100,15 @@ class LlhttpWire:
         if self._h11 is not None:
             self._h11.receive(data)
         elif data:
-            self._buf = self._buf + data if self._buf else bytes(data)
+            buf = self._buf
+            if self._pos < len(buf):
+                start = self._pos
+                self._buf = buf[start:] + data
+                self._search_from = max(0, self._search_from - start)
+            else:
+                self._buf = bytes(data)
+                self._search_from = 0
+            self._pos = 0
 
     def next_event(self):
         state = self._state
@@ -126,7 +137,7 @@ class LlhttpWire:
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._buf)
+        return self._pos < len(self._buf)
 
     @property
     def may_answer(self) -> bool:
@@ -136,22 +147,22 @@ class LlhttpWire:
 
     def _read_head(self):
         buf = self._buf
-        if not buf:
+        pos = self._pos
+        if pos == len(buf):
             return CLOSED if self._eof else NEED_DATA
-        if buf[0] < 0x21:  # h11: "illegal request line" / "no request line received"
+        if buf[pos] < 0x21:  # h11: "illegal request line" / "no request line received"
             return self._hand_over()
-        found = HEAD_END.search(buf, self._search_from)
+        found = HEAD_END.search(buf, max(pos, self._search_from))
         if found is None:
-            if len(buf) > self._max_head or self._eof:  # h11: 431, or "peer unexpectedly closed"
+            if len(buf) - pos > self._max_head or self._eof:  # h11: 431, "peer unexpectedly closed"
                 return self._hand_over()
-            self._search_from = max(0, len(buf) - 2)
+            self._search_from = max(pos, len(buf) - 2)
             return NEED_DATA
-        self._search_from = 0
         end = found.end()
-        request = self._ordinary(buf if end == len(buf) else buf[:end])
+        request = self._ordinary(buf, pos, end)
         if request is None:
             return self._hand_over()
-        self._buf = buf[end:]
+        self._pos = end
         self._request = request
         self._state = _BODY
         return request
@@ -159,25 +170,25 @@ class LlhttpWire:
     def _read_body(self):
         remaining = self._remaining
         if remaining:
-            buf = self._buf
-            if not buf:
+            available = len(self._buf) - self._pos
+            if not available:
                 if self._eof:
                     raise PeerError(400, "peer closed connection without sending complete message body "
                                          f"(received {self._length - remaining} bytes, "
                                          f"expected {self._length})")
                 return NEED_DATA
-            if len(buf) < remaining:
-                self._remaining = remaining - len(buf)
-                self._buf = b""
+            if available < remaining:
+                self._remaining = remaining - available
+                self._pos += available
                 return NEED_DATA
-            self._buf = buf[remaining:]
+            self._pos += remaining
             self._remaining = 0
         self._state = _PAUSED
         return END
 
-    def _ordinary(self, head: bytes) -> Request | None:
-        """The request in `head` if it is ordinary (see the module docstring), else None."""
-        match = ORDINARY_HEAD.fullmatch(head)
+    def _ordinary(self, buf: bytes, start: int, end: int) -> Request | None:
+        """The request whose head is buf[start:end] if it is ordinary (see the module docstring)."""
+        match = ORDINARY_HEAD.fullmatch(buf, start, end)
         if match is None:
             return None
         method, target, version = match.groups()
@@ -189,7 +200,7 @@ class LlhttpWire:
         noted = self._headers.noted
         noted.clear()
         try:
-            parser.feed_data(head)
+            parser.feed_data(memoryview(buf)[start:end])
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self._parser = None
             return None
@@ -225,12 +236,12 @@ class LlhttpWire:
 
     def _hand_over(self):
         wire = H11Wire(self._max_head)
-        if self._buf:
-            wire.receive(self._buf)
+        if self._pos < len(self._buf):
+            wire.receive(self._buf[self._pos:])
         if self._eof:
             wire.receive(b"")
         self._buf = b""
-        self._search_from = 0
+        self._pos = self._search_from = 0
         self._parser = None
         self._h11 = wire
         self._state = _H11

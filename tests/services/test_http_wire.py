@@ -231,3 +231,9 @@ def test_byte_by_byte_and_one_chunk_agree_for_both_parsers() -> None:
     assert both([bytes([b]) for b in data]) == whole
     for _ in range(20):
         assert both(splits(data, [rng.randrange(len(data)) for _ in range(5)])) == whole
+
+
+def test_a_read_full_of_pipelined_requests_is_answered_whole() -> None:
+    data = (WRK + POSTED + CONTINUED) * 300  # one 60 KiB read
+    effects = both([data], fin=False, tick=False)
+    assert [status for status, _ in summary(effects)] == [200] * 900
