@@ -303,6 +303,9 @@ class Case:
     servers: list[ServerSpec] = field(default_factory=list)
     how: str = "interleaved and rotated, a fresh server process each"
     """How the rounds ran, for the table's title."""
+    unit: str = "round"
+    peer_notes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    """(peer, what went wrong) -> the rounds it happened in (a peer's wrong bytes are noted, not failed)."""
 
     @property
     def primary(self) -> Metric:
@@ -343,7 +346,7 @@ class Case:
     def table(self, rounds: int, quick: bool) -> str:
         primary = self.primary
         direction = "higher is better" if primary.higher_is_better else "lower is better"
-        head = (f"{self.title} -- {primary.label}, {direction}; {rounds} round"
+        head = (f"{self.title} -- {primary.label}, {direction}; {rounds} {self.unit}"
                 f"{'s' if rounds != 1 else ''} {self.how}"
                 f"{'  [QUICK: small sizes, not for goals]' if quick else ''}")
         header = ["server", "median", "min", "max"]
@@ -384,6 +387,9 @@ class Case:
             for r, error in sorted(self.errors.get(spec.name, {}).items()):
                 lines.append(f"  FAILED {spec.name}, round {r + 1}: {error}")
         lines += [f"  note: {note}" for note in self.notes]
+        for (name, error), seen in self.peer_notes.items():
+            which = ", ".join(str(r + 1) for r in seen)
+            lines.append(f"  note: {name}, round{'s' if len(seen) > 1 else ''} {which}: {error}")
         return "\n".join(lines)
 
     def _ratio_text(self, server: str, key: str) -> str:
@@ -530,9 +536,8 @@ class Suite:
                     if error:
                         record["error"] = error
                         if spec.peer:
-                            note = f"{spec.name}, round {r + 1}: {error}"
-                            case.notes.append(note)
-                            self.say(f"    note: {note}")
+                            case.peer_notes.setdefault((spec.name, error), []).append(r)
+                            self.say(f"    note: {spec.name}, round {r + 1}: {error}")
                         else:
                             self._failed(case, spec, r, error, drop=False)
                     self.records.append(record)

@@ -221,10 +221,10 @@ def run(suite: Suite) -> None:
 
         if tmux is not None:
             samples = 3 if suite.quick else 5
-            frame = Case("ui", f"ui: time to first frame of `tcpbench` (the app), {samples} starts", [
+            frame = Case("ui", "ui: time to first frame of `tcpbench` (the app)", [
                 Metric("first_frame_ms", "ms from tmux new-session until the screen shows",
                        "{:.0f}", higher_is_better=False)], measure=lambda server: {},
-                         how="(starts), a fresh app each")
+                         how="each a fresh app", unit="start")
             name = "tcpbench in tmux 120x40, polled with capture-pane"
             frame.servers = [ServerSpec(name, lambda p, t: [])]
             frame.notes.append(f"the screen counts as drawn when it shows all of {', '.join(MARKERS)} "
