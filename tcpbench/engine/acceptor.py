@@ -9,10 +9,18 @@ and every dropped client waits a whole second to retry. Measured with 10,000
 connects: 1-2 s until all were accepted, with thousands of `ListenOverflows` in
 `nstat`, against about 0.4 s of actual work.
 
-The `Acceptor` drains the queue with cheap `accept()` calls between batches of
+The `Acceptor` drains the queue with `accept()` calls between batches of
 `BATCH` admissions, so accepted sockets wait in memory (bounded by
 `MAX_WAITING`) instead of SYNs being dropped, and hands each one to
 `loop.connect_accepted_socket`: public asyncio API only, so it works on uvloop too.
+
+Draining alone is not enough for a burst from one fast client: it issues
+10,000 connects in 70 ms, and `accept()` costs 10-20 us here, so a single queue
+of 4,096 still overflows. `bind_listening_sockets` therefore opens
+`ACCEPT_QUEUES` sockets on the same port with SO_REUSEPORT (as nginx's
+`reuseport` does): the kernel spreads new connections over their queues, and
+16,384 handshakes can wait while we catch up. A port someone else already
+listens on is still refused (a probe bind without SO_REUSEPORT comes first).
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ import socket
 from collections import deque
 from typing import Any, Callable
 
+LISTEN_BACKLOG = 4096
+"""Per queue; the kernel caps it at net.core.somaxconn (4096 on current kernels)."""
+ACCEPT_QUEUES = 4
+"""Listening sockets per listener (one where SO_REUSEPORT is missing)."""
 BATCH = 64
 """Connections admitted (a transport each) between two drains of the kernel's queue."""
 MAX_WAITING = 8192
@@ -35,20 +47,21 @@ _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class Acceptor:
     """Accepts on one listening socket and admits each connection with `protocol_factory`.
 
-    Resource handling: owns the listening socket and every accepted socket until
-    its transport exists (then the transport owns it). `close()` stops
-    accepting, closes the listening socket and the sockets not yet admitted.
+    Resource handling: owns the listening sockets (one port, one or more accept
+    queues) and every accepted socket until its transport exists (then the
+    transport owns it). `close()` stops accepting, closes the listening sockets
+    and the sockets not yet admitted.
 
     Errors: running out of file descriptors (EMFILE) or memory pauses accepting
     for `RESOURCE_PAUSE` seconds and calls `on_trouble(exc)` once per pause;
     connections the peer abandoned before we accepted them are skipped.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+    def __init__(self, loop: asyncio.AbstractEventLoop, socks: list[socket.socket],
                  protocol_factory: Callable[[], asyncio.Protocol],
                  on_trouble: Callable[[OSError], None]) -> None:
         self.loop = loop
-        self.sock = sock
+        self.socks = socks
         self.protocol_factory = protocol_factory
         self.on_trouble = on_trouble
         self._waiting: deque[socket.socket] = deque()
@@ -59,7 +72,8 @@ class Acceptor:
         self.closed = False
 
     def start(self) -> None:
-        self.sock.setblocking(False)
+        for sock in self.socks:
+            sock.setblocking(False)
         self._read()
 
     def close(self) -> None:
@@ -72,7 +86,8 @@ class Acceptor:
             self._resume_handle.cancel()
         while self._waiting:
             self._waiting.popleft().close()
-        self.sock.close()
+        for sock in self.socks:
+            sock.close()
 
     async def wait_closed(self) -> None:
         """Wait (briefly) for the admissions already under way."""
@@ -83,33 +98,40 @@ class Acceptor:
 
     def _read(self) -> None:
         if not self._reading and not self.closed:
-            self.loop.add_reader(self.sock.fileno(), self._drain)
+            for sock in self.socks:
+                self.loop.add_reader(sock.fileno(), self._drain)
             self._reading = True
 
     def _unread(self) -> None:
         if self._reading:
-            self.loop.remove_reader(self.sock.fileno())
+            for sock in self.socks:
+                self.loop.remove_reader(sock.fileno())
             self._reading = False
 
     def _drain(self) -> None:
         waiting = self._waiting
-        accept = self.sock.accept
-        while len(waiting) < MAX_WAITING:
-            try:
-                conn, _ = accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except ConnectionAbortedError:
-                continue  # the peer gave up before we accepted it
-            except OSError as exc:
-                if exc.errno in _RESOURCE_ERRORS:
-                    self._pause(exc)
+        for sock in self.socks:
+            accept = sock.accept
+            while len(waiting) < MAX_WAITING:
+                try:
+                    conn, _ = accept()
+                except (BlockingIOError, InterruptedError):
                     break
-                raise
-            waiting.append(conn)
-        else:
-            self._unread()  # full: the kernel's queue holds the rest until we admit some
-        if waiting and not self._batch_scheduled:
+                except ConnectionAbortedError:
+                    continue  # the peer gave up before we accepted it
+                except OSError as exc:
+                    if exc.errno in _RESOURCE_ERRORS:
+                        self._pause(exc)
+                        return self._schedule()
+                    raise
+                waiting.append(conn)
+            else:
+                self._unread()  # full: the kernel's queues hold the rest until we admit some
+                break
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._waiting and not self._batch_scheduled:
             self._batch_scheduled = True
             self.loop.call_soon(self._admit_batch)
 
@@ -151,3 +173,59 @@ class Acceptor:
         self._resume_handle = None
         self._read()
         self._drain()
+
+
+async def bind_listening_sockets(loop: asyncio.AbstractEventLoop, host: str,
+                                 port: int) -> list[socket.socket]:
+    """Listening sockets on HOST:PORT (the first of its addresses), `ACCEPT_QUEUES` of them.
+
+    `host` "::" or "" listens on IPv6 and IPv4 (dual-stack); port 0 picks a free
+    port, which all the sockets then share.
+
+    Errors: `OSError` from bind or listen (port in use, permission denied, an
+    address not on this machine) and `socket.gaierror` for a name that does not
+    resolve; nothing stays open after an error.
+    """
+    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    if not infos:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
+    family, socktype, proto, _, sockaddr = infos[0]
+    dual = family == socket.AF_INET6 and host in ("::", "")
+    reuseport = hasattr(socket, "SO_REUSEPORT") and ACCEPT_QUEUES > 1
+    if reuseport and port:
+        # Someone else (even a program using SO_REUSEPORT itself) on this port must
+        # make this fail as "port in use", never quietly share the port with us.
+        _make_listening(family, socktype, proto, sockaddr, dual, reuseport=False).close()
+    socks: list[socket.socket] = []
+    try:
+        first = _make_listening(family, socktype, proto, sockaddr, dual, reuseport=reuseport)
+        socks.append(first)
+        if reuseport:
+            shared = first.getsockname()
+            for _ in range(ACCEPT_QUEUES - 1):
+                socks.append(_make_listening(family, socktype, proto, shared, dual, reuseport=True))
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _make_listening(family: int, socktype: int, proto: int, address: Any, dual: bool, *,
+                    reuseport: bool) -> socket.socket:
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # "::" means every address, IPv4 included; asyncio would set V6ONLY.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

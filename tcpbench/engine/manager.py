@@ -25,17 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
-from tcpbench.engine.acceptor import Acceptor
+from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.bytestore import DEFAULT_CAP
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
-
-LISTEN_BACKLOG = 4096
-"""asyncio's default of 100 loses hundreds of a 10,000-connect burst to SYN
-retransmits; 4,096 accepts them all in under half a second (measured)."""
 
 DEFAULT_LINGER = 2.0
 ENDED_KEPT = 2000
@@ -183,7 +179,7 @@ class SessionManager:
         if not 0 <= port <= 65535:
             raise ListenError(host, port, "port", f"port {port} is out of range (0-65535)")
         try:
-            sock = await self._bind(host, port)
+            socks = await bind_listening_sockets(self.loop, host, port)
         except (OSError, socket.gaierror) as exc:
             error = classify_bind_error(exc, host, port)
             self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
@@ -196,41 +192,20 @@ class SessionManager:
             session_id = self._take_session_id()
             return Session(self, session_id, service, listener_id, store_cap)
 
-        address = _short(sock.getsockname())
+        address = _short(socks[0].getsockname())
 
         def out_of_resources(exc: OSError) -> None:
             self.note(Note(f"cannot accept more connections: {exc.strerror or exc} "
                            f"(open files are limited by 'ulimit -n'); retrying in 1 s",
                            None, "error"), listener_id)
 
-        acceptor = Acceptor(self.loop, sock, factory, out_of_resources)
+        acceptor = Acceptor(self.loop, socks, factory, out_of_resources)
         listener = Listener(listener_id, service, address, acceptor, idle_timeout)
         acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()
         self.emit(ev.ListenerStarted(time.monotonic(), listener_id, service.name, address))
         return listener
-
-    async def _bind(self, host: str, port: int) -> socket.socket:
-        infos = await self.loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                            flags=socket.AI_PASSIVE)
-        if not infos:
-            raise socket.gaierror(socket.EAI_NONAME, "no address")
-        family, socktype, proto, _, sockaddr = infos[0]
-        sock = socket.socket(family, socktype, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                # "::" means every address, IPv4 included; asyncio would set V6ONLY.
-                dual = host in ("::", "")
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
-            sock.bind(sockaddr)
-            sock.listen(LISTEN_BACKLOG)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     async def stop_listener(self, listener_id: int, *, close_sessions: bool = True) -> None:
         """Stop accepting; close the listener's sessions gracefully. Unknown ids are ignored."""

@@ -87,3 +87,21 @@ async def test_stopping_closes_the_listening_socket(manager, stop) -> None:
         await manager.aclose()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", listener.port), timeout=5).close()
+
+
+async def test_a_port_held_by_another_program_is_in_use_even_if_it_shares_ports(manager) -> None:
+    from tcpbench.engine import ListenError
+
+    other = socket.socket()
+    try:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # it would share: we must not
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        with pytest.raises(ListenError) as caught:
+            await manager.start_listener(build_service("echo"), "127.0.0.1", other.getsockname()[1])
+        assert caught.value.reason == "in_use"
+    finally:
+        other.close()
+    first = await manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+    with pytest.raises(ListenError):
+        await manager.start_listener(build_service("echo"), "127.0.0.1", first.port)

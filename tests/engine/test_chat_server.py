@@ -70,6 +70,9 @@ async def test_a_client_that_never_reads_is_dropped_and_the_others_lose_nothing(
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.setblocking(False)
     await asyncio.get_running_loop().sock_connect(slow, ("127.0.0.1", port))
+    # Joined (user2) before the next one connects: connects microseconds apart may be
+    # accepted in either order (the listener has several accept queues).
+    await wait_until(lambda: len(listener.sessions) == 2, 5, "the slow client in the room")
     reader, writer, reader_nick = await _join(port)
     await wait_until(lambda: len(listener.sessions) == 3, 5, "three members")
     payload = b"p" * 900
