@@ -170,10 +170,12 @@ class Server:
             raise
 
     def _died(self, what: str) -> BenchFailure:
-        err = self.err_path.read_bytes()[-800:].decode("utf-8", "replace").strip()
-        out = self.out_path.read_bytes()[:400].decode("utf-8", "replace").strip()
-        return BenchFailure(f"{self.spec.name}: {what} (argv {self.argv}; exit {self.proc.poll()}; "
-                            f"stdout {out!r}; stderr {err!r})")
+        """The failure, with the last lines of its stderr (a traceback's last line says most)."""
+        err_lines = self.err_path.read_bytes()[-4000:].decode("utf-8", "replace").strip().splitlines()
+        err = " | ".join(line.strip() for line in err_lines[-2:])[-400:]
+        out = self.out_path.read_bytes()[:200].decode("utf-8", "replace").strip()
+        return BenchFailure(f"{self.spec.name}: {what} (exit {self.proc.poll()}; "
+                            f"stdout {out!r}; stderr: {err or 'empty'})")
 
     def _wait_port(self) -> int:
         deadline = time.monotonic() + self.spec.start_timeout
@@ -239,7 +241,8 @@ class Server:
     def stderr_trouble(self) -> str | None:
         err = self.err_path.read_bytes()
         if b"Traceback" in err or b"Error" in err:
-            return err[-600:].decode("utf-8", "replace").strip()
+            lines = err[-4000:].decode("utf-8", "replace").strip().splitlines()
+            return " | ".join(line.strip() for line in lines[-2:])[-400:]
         return None
 
     def stop(self, bound: float = 5.0) -> int | None:
