@@ -6,7 +6,8 @@ whole TCP lifecycle as events (`tcpbench.engine.events`), and runs services.
 
 from tcpbench.engine.errors import ConnectError, ListenError, TcpBenchError
 from tcpbench.engine.manager import Listener, SessionManager
-from tcpbench.engine.session import Conduit, Session, SessionClosedError
+from tcpbench.engine.conduit import Conduit, SessionClosedError
+from tcpbench.engine.session import Session
 
 __all__ = ["Conduit", "ConnectError", "ListenError", "Listener", "Session", "SessionClosedError",
            "SessionManager", "TcpBenchError"]

@@ -28,7 +28,7 @@ import signal
 from asyncio.subprocess import PIPE, Process
 from typing import Any, Sequence
 
-from tcpbench.engine.session import Conduit, SessionClosedError
+from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.safetext import escape_bytes, escape_text
 from tcpbench.services.base import Option, OptionError, Service, ServiceInfo
 from tcpbench.services.exec_spec import ExecSpec, child_env, describe_exit, exec_spec, split_stderr

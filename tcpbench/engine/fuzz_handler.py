@@ -15,7 +15,7 @@ import asyncio
 import secrets
 from typing import Any
 
-from tcpbench.engine.session import Conduit
+from tcpbench.engine.conduit import Conduit
 from tcpbench.services.base import ServiceInfo
 from tcpbench.services.fuzz import CHUNK, HEAD_TIMEOUT, FuzzService, head_complete
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from tcpbench.engine.errors import ConnectError
 from tcpbench.engine.events import format_address
-from tcpbench.engine.session import ABORTED, RESET, Conduit, Session, SessionClosedError
+from tcpbench.engine.conduit import Conduit, SessionClosedError
+from tcpbench.engine.session import ABORTED, RESET, Session
 from tcpbench.services.base import Option, OptionError, Service, ServiceInfo
 
 

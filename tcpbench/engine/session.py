@@ -40,16 +40,15 @@ import asyncio
 import socket
 import struct
 import time
-from collections import deque
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
+from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, Service
 
 READ_SIZE = 256 * 1024
 """The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
-CONDUIT_QUEUE_LIMIT = 256 * 1024
 
 CONNECTING = "connecting"
 OPEN = "open"
@@ -535,98 +534,6 @@ class Session(asyncio.Protocol):
         return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),
                 "peer": ev.format_address(self.peer), "origin": self.origin,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
-
-
-class SessionClosedError(ConnectionError):
-    """The session can no longer do what was asked (it sent FIN, or it ended)."""
-
-
-class Conduit:
-    """The async face of a session, for services with a `handler`.
-
-    `read()` returns the next chunk, `b""` at the peer's FIN or when the session
-    ended. `write()` waits while the peer reads slowly. When the handler reads
-    slowly, the socket stops being read once `CONDUIT_QUEUE_LIMIT` bytes wait.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._chunks: deque[bytes] = deque()
-        self._queued = 0
-        self._eof = False
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def id(self) -> int:
-        return self.session.id
-
-    @property
-    def owner(self) -> SessionOwner:
-        """The session's owner: a handler may `open_session` through it (relay does)."""
-        return self.session.owner
-
-    @property
-    def peer(self) -> tuple[str, int]:
-        return self.session.peer
-
-    @property
-    def local(self) -> tuple[str, int]:
-        return self.session.local
-
-    def _feed(self, data: bytes) -> None:
-        if data:
-            self._chunks.append(data)
-            self._queued += len(data)
-            if self._queued > CONDUIT_QUEUE_LIMIT:
-                self.session.pause_reading("handler")
-        else:
-            self._eof = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def read(self) -> bytes:
-        while not self._chunks:
-            if self._eof:
-                return b""
-            self._waiter = self.session.owner.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        data = self._chunks.popleft()
-        self._queued -= len(data)
-        if self._queued <= CONDUIT_QUEUE_LIMIT // 2:
-            self.session.resume_reading("handler")
-        return data
-
-    async def write(self, data: bytes) -> None:
-        """Send and wait for the buffer to drain below the high-water mark.
-
-        Errors: `SessionClosedError` when the session can no longer send.
-        """
-        self.session.send(data)
-        await self.session.drained()
-
-    def half_close(self) -> None:
-        self.session.half_close()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def abort(self, reason: str = "aborted by the service") -> None:
-        self.session.abort(reason)
-
-    def note(self, text: str, topic: str = "note", **fields: Any) -> None:
-        self.session.owner.note(Note(text, self.session.id, topic, tuple(fields.items())),
-                                self.session.listener_id)
-
-    @property
-    def closed(self) -> bool:
-        return self.session.is_finished
-
-    async def wait_closed(self) -> None:
-        await asyncio.shield(self.session.closed_future)
 
 
 def _short_address(address: Any) -> tuple[str, int]:

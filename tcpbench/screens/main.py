@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Input
 
 from tcpbench.engine import events as ev
 from tcpbench.screens.commands import COMMANDS
-from tcpbench.engine.session import SessionClosedError
+from tcpbench.engine.conduit import SessionClosedError
 from tcpbench.services.base import Service
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.header import TotalsHeader

@@ -11,7 +11,7 @@ function calls.
 Services whose job *is* I/O (fuzz streaming at line rate, exec's child process,
 relay's upstream connection) set `handler` instead: the engine then runs
 `handler(conn)` as a task per session, where `conn` is a small async API with
-flow control (see `tcpbench.engine.session.Conduit`). Their decision logic still
+flow control (see `tcpbench.engine.conduit.Conduit`). Their decision logic still
 lives in pure helpers where there is any.
 
 One service object serves all sessions of its listener, so shared state (a chat
