@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks import part_chat
-from benchmarks.harness import ROOT, TCPBENCH, Suite, raise_nofile
+from benchmarks.harness import ROOT, TCPBENCH, Suite, has_uvloop, raise_nofile
 
 ORDER = ["echo", "http", "scale", "chat", "ui"]
 
@@ -83,6 +83,9 @@ def _header(suite: Suite, parts: list[str]) -> None:
     suite.emit(f"machine: {os.cpu_count()} cpus, load average {load} at start; Python "
                f"{platform.python_version()}; tcpbench {TCPBENCH}")
     suite.emit(f"peers: {'; '.join(_versions())}")
+    suite.emit("tcpbench rows: '(as typed)' is the command on the standard asyncio loop (a default "
+               "install); '(uvloop)' is the same command with the [fast] extra's uvloop"
+               + ("" if has_uvloop() else " (not installed here: no such rows)"))
     suite.emit(f"parts: {' '.join(parts)}; rounds: {suite.rounds}"
                f"{'; QUICK (small sizes, smoke test only: not for goals)' if suite.quick else ''}")
     suite.emit("")

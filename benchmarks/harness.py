@@ -42,6 +42,26 @@ PYTHON = sys.executable
 _bin = Path(sys.executable).parent / "tcpbench"
 TCPBENCH = str(_bin) if _bin.exists() else (shutil.which("tcpbench") or "tcpbench")
 REFSERVERS = str(ROOT / "benchmarks" / "refservers.py")
+# "As typed" is what a default install runs: the standard asyncio loop. tcpbench picks
+# uvloop by itself when the [fast] extra is installed; those rows say "uvloop".
+os.environ["TCPBENCH_LOOP"] = "asyncio"
+
+
+def has_uvloop() -> bool:
+    """True when tcpbench's interpreter can import uvloop (the [fast] extra)."""
+    return subprocess.run([PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0
+
+
+def tcpbench_uvloop(*args: str) -> list[str]:
+    """The argv of `tcpbench ARGS` on uvloop (as with the [fast] extra installed)."""
+    return [TCPBENCH, "--loop", "uvloop", *args]
+
+
+def uvloop_row(name: str, argv: Callable[[int, Path], list[str]]) -> list["ServerSpec"]:
+    """A tcpbench row on uvloop, or none when uvloop is not installed (said in the header)."""
+    if not has_uvloop():
+        return []
+    return [ServerSpec(name, argv, port_from_output=True)]
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)\s*$")

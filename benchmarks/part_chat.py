@@ -26,7 +26,7 @@ import struct
 import time
 
 from benchmarks.harness import (HOST, PYTHON, REFSERVERS, TCPBENCH, BenchFailure, Case, Metric,
-                                Server, ServerSpec, Suite)
+                                Server, ServerSpec, Suite, tcpbench_uvloop, uvloop_row)
 
 PAYLOAD = b"the quick brown fox jumps over a lazy dog"[:40]
 assert len(PAYLOAD) == 40
@@ -43,6 +43,7 @@ def servers() -> list[ServerSpec]:
                    port_from_output=True, reference=True),
         ServerSpec("tcpbench serve chat (as typed)", lambda port, tmp: [TCPBENCH, "serve", "chat"],
                    port_from_output=True),
+        *uvloop_row("tcpbench serve chat (uvloop)", lambda port, tmp: tcpbench_uvloop("serve", "chat")),
         ServerSpec("ncat --chat --max-conns 1000",
                    lambda port, tmp: ["ncat", "--chat", "--max-conns", "1000", "-lk", HOST, str(port)],
                    needs=("ncat",), peer=True),

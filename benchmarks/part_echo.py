@@ -30,7 +30,7 @@ import threading
 import time
 
 from benchmarks.harness import (HOST, PYTHON, REFSERVERS, TCPBENCH, BenchFailure, Case, Metric,
-                                Server, ServerSpec, Suite, fmt_ratio)
+                                Server, ServerSpec, Suite, fmt_ratio, tcpbench_uvloop, uvloop_row)
 
 MIB = 1 << 20
 BLOCK = MIB
@@ -45,6 +45,7 @@ def servers() -> list[ServerSpec]:
                    port_from_output=True, reference=True),
         ServerSpec("tcpbench serve echo (as typed)", lambda p, t: [TCPBENCH, "serve", "echo"],
                    port_from_output=True),
+        *uvloop_row("tcpbench serve echo (uvloop)", lambda p, t: tcpbench_uvloop("serve", "echo")),
         ServerSpec("tcpbench serve echo --quiet-data",
                    lambda p, t: [TCPBENCH, "serve", "echo", "--quiet-data"], port_from_output=True),
         ServerSpec("bare asyncio streams echo", lambda p, t: [PYTHON, REFSERVERS, "echo-streams"],

@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 from benchmarks.harness import (HOST, PYTHON, REFSERVERS, TCPBENCH, BenchFailure, Case, Metric,
-                                Server, ServerSpec, Suite, fmt_ratio, raise_nofile)
+                                Server, ServerSpec, Suite, fmt_ratio, raise_nofile, tcpbench_uvloop,
+                                uvloop_row)
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -74,6 +75,11 @@ def servers() -> list[ServerSpec]:
                    port_from_output=True, reference=True),
         ServerSpec("tcpbench serve http --body x (as typed)",
                    lambda p, t: [TCPBENCH, "serve", "http", "--body", "x"], port_from_output=True),
+        *uvloop_row("tcpbench serve http --body x (uvloop)",
+                    lambda p, t: tcpbench_uvloop("serve", "http", "--body", "x")),
+        ServerSpec("tcpbench serve http --body x --parser h11",
+                   lambda p, t: [TCPBENCH, "serve", "http", "--body", "x", "--parser", "h11"],
+                   port_from_output=True),
         ServerSpec("tcpbench serve http --body x --quiet-data",
                    lambda p, t: [TCPBENCH, "serve", "http", "--body", "x", "--quiet-data"],
                    port_from_output=True),

@@ -34,7 +34,8 @@ import struct
 import time
 
 from benchmarks.harness import (HOST, PYTHON, REFSERVERS, TCPBENCH, BenchFailure, Case, Metric,
-                                Server, ServerSpec, Suite, fmt_ratio, nofile_limit)
+                                Server, ServerSpec, Suite, fmt_ratio, nofile_limit, tcpbench_uvloop,
+                                uvloop_row)
 
 BOUND = 30.0
 LINGER0 = struct.pack("ii", 1, 0)
@@ -47,6 +48,7 @@ def servers() -> list[ServerSpec]:
                    reference=True),
         ServerSpec("tcpbench serve echo (as typed)", lambda p, t: [TCPBENCH, "serve", "echo"],
                    port_from_output=True),
+        *uvloop_row("tcpbench serve echo (uvloop)", lambda p, t: tcpbench_uvloop("serve", "echo")),
     ]
 
 
