@@ -40,7 +40,7 @@ import asyncio
 import socket
 import struct
 import time
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
@@ -545,4 +545,3 @@ def _short_address(address: Any) -> tuple[str, int]:
     return ("", 0)
 
 
-Callback = Callable[[ev.Event], None]
