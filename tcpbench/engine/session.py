@@ -361,6 +361,9 @@ class Session(asyncio.Protocol):
         transport = self.transport
         if self.our_fin or self.is_finished or transport is None or transport.is_closing():
             raise SessionClosedError(f"session {self.id} can no longer send (it is {self.state})")
+        # The bytes go out first and are recorded after: the peer's answer does not wait
+        # for the store or for the subscribers (serve formats a line per chunk).
+        transport.write(data)
         now = time.monotonic()
         offset = self.bytes_out
         self.bytes_out = offset + len(data)
@@ -371,7 +374,6 @@ class Session(asyncio.Protocol):
         owner.bytes_out += len(data)
         if owner.has_subscribers:
             owner.emit(ev.BytesSent(now, self.id, offset, data))
-        transport.write(data)
         limit = self.service.backlog_limit if self.service is not None else None
         if limit is not None and transport.get_write_buffer_size() > limit and self.service is not None:
             self._apply(self.service.backlog_exceeded(self.id, now))
