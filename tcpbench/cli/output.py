@@ -27,6 +27,8 @@ PREVIEW = 64
 HEADLESS_STORE_CAP = 0
 """The headless commands print as they go and nothing scrolls back, so sessions keep
 nothing for display (see `ByteStore`)."""
+HEADLESS_ENDED_KEPT = 64
+"""Nor is there a table of ended connections to show, so few are kept (the UI keeps 2,000)."""
 FLUSH_SECONDS = 0.02
 """Lines wait at most this long (a person cannot tell 20 ms; a firehose gets one write
 per 20 ms instead of one per chunk, which measured as much as a third of the printer)."""

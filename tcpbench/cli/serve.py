@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from typing import Any
 
 from tcpbench.cli.args import parse_port, parse_positive
-from tcpbench.cli.output import HEADLESS_STORE_CAP, PREVIEW, EventPrinter
+from tcpbench.cli.output import HEADLESS_ENDED_KEPT, HEADLESS_STORE_CAP, PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
@@ -87,13 +88,17 @@ async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) ->
 
 async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Event,
                       printer: EventPrinter) -> int:
-    async with SessionManager(store_cap=HEADLESS_STORE_CAP) as manager:
+    async with SessionManager(store_cap=HEADLESS_STORE_CAP,
+                              ended_kept=HEADLESS_ENDED_KEPT) as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,
                                                     idle_timeout=args.idle_timeout)
         except ListenError as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 2
+        # What exists now (modules, the parser, the service) lives as long as the process:
+        # frozen, the garbage collector's full passes need not walk it again.
+        gc.freeze()
         print(f"listening on {format_address(listener.address)}", flush=True)
         if args.host not in LOOPBACK:
             print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "

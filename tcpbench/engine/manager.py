@@ -84,9 +84,11 @@ class SessionManager:
     """
 
     def __init__(self, *, store_cap: int = DEFAULT_CAP, linger: float = DEFAULT_LINGER,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 ended_kept: int = ENDED_KEPT, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.loop = loop or asyncio.get_running_loop()
         self.store_cap = store_cap
+        self.ended_kept = ended_kept
+        """Ended sessions kept in `history`; the oldest are forgotten first."""
         self.linger = linger
         self.listeners: dict[int, Listener] = {}
         self.sessions: dict[int, Session] = {}
@@ -317,7 +319,7 @@ class SessionManager:
         """A session ended: no longer live; its bytes fold into its listener's totals."""
         self.sessions.pop(session.id, None)
         self._ended.append(session.id)
-        while len(self._ended) > ENDED_KEPT:
+        while len(self._ended) > self.ended_kept:
             self.history.pop(self._ended.popleft(), None)
         if session.listener_id is not None:
             listener = self.listeners.get(session.listener_id)
