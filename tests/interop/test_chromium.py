@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import tempfile
+import time
 
 import pytest
 
@@ -53,6 +55,39 @@ next();
 """
 
 
+async def stop_browser(proc: asyncio.subprocess.Process) -> None:
+    """Stop the browser we started and every process of its group (renderers, zygotes).
+
+    Killing only the browser left renderers writing into the profile while the temporary
+    directory was being removed ("Directory not empty"). The group is ours: the browser
+    was started in a new session, so its group id is its pid.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    await proc.wait()
+    deadline = time.monotonic() + 10
+    while _live_members(proc.pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` that are still running (zombies do not count)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            live.append(int(entry))
+    return live
+
+
 async def run_chromium(target_service_options: dict,
                        parser: str = "h11") -> tuple[int, int, list[ev.Event]]:
     seen: list[ev.Event] = []
@@ -83,13 +118,13 @@ async def run_chromium(target_service_options: dict,
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, "
                 "EXCLUDE ::1",
                 f"http://127.0.0.1:{driver.port}/",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True)
             try:
                 path = await asyncio.wait_for(report, 45)
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
+                await manager.aclose()  # our FINs first: killing the browser resets what is open
+                await stop_browser(proc)
     match = re.fullmatch(r"/report\?ok=(\d+)&fail=(\d+)", path)
     assert match, path
     return int(match[1]), int(match[2]), seen
@@ -125,13 +160,13 @@ async def test_chromium_reads_a_fuzz_http_body_to_the_end_without_a_reset() -> N
                 "--disable-sync", f"--user-data-dir={os.path.join(tmp, 'profile')}",
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, "
                 "EXCLUDE ::1", "--dump-dom", f"http://127.0.0.1:{listener.port}/",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True)
             try:
                 out, _ = await asyncio.wait_for(proc.communicate(), 30)
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await manager.aclose()  # our FINs first: killing the browser resets what is open
+                await stop_browser(proc)
     assert proc.returncode == 0
     assert out.startswith(b"<html>") and len(out) > 10_000  # the gibberish was parsed as a page
     sent = [e for e in seen if isinstance(e, ev.SessionClosed)]
