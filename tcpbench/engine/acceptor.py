@@ -99,7 +99,7 @@ class Acceptor:
     def _read(self) -> None:
         if not self._reading and not self.closed:
             for sock in self.socks:
-                self.loop.add_reader(sock.fileno(), self._drain)
+                self.loop.add_reader(sock.fileno(), self._on_readable)
             self._reading = True
 
     def _unread(self) -> None:
@@ -108,7 +108,15 @@ class Acceptor:
                 self.loop.remove_reader(sock.fileno())
             self._reading = False
 
+    def _on_readable(self) -> None:
+        self._drain()
+        if self._waiting and not self._batch_scheduled:
+            # At once, not at the next loop iteration: a lone connection (one request
+            # with Connection: close) must not wait behind everything else that is ready.
+            self._admit_batch()
+
     def _drain(self) -> None:
+        """Move what the kernel's queues hold into `_waiting` (up to `MAX_WAITING`)."""
         waiting = self._waiting
         for sock in self.socks:
             accept = sock.accept
@@ -122,18 +130,12 @@ class Acceptor:
                 except OSError as exc:
                     if exc.errno in _RESOURCE_ERRORS:
                         self._pause(exc)
-                        return self._schedule()
+                        return
                     raise
                 waiting.append(conn)
             else:
                 self._unread()  # full: the kernel's queues hold the rest until we admit some
                 break
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._waiting and not self._batch_scheduled:
-            self._batch_scheduled = True
-            self.loop.call_soon(self._admit_batch)
 
     def _admit_batch(self) -> None:
         self._batch_scheduled = False
@@ -172,7 +174,7 @@ class Acceptor:
     def _resume(self) -> None:
         self._resume_handle = None
         self._read()
-        self._drain()
+        self._on_readable()
 
 
 async def bind_listening_sockets(loop: asyncio.AbstractEventLoop, host: str,
