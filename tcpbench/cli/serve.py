@@ -110,8 +110,12 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
         manager.subscribe(printer)
 
         def operator(data: bytes) -> None:
-            if data and listener.id in manager.listeners:
+            if listener.id not in manager.listeners:
+                return
+            if data:
                 manager.operator_input(listener.id, data)
+            else:
+                manager.operator_closed(listener.id)
 
         StdinReader(manager.loop, operator, lines=True).start()
         await stop.wait()

@@ -286,6 +286,11 @@ class SessionManager:
         effects = listener.service.operator_input(data, time.monotonic())
         self._apply_listener_effects(listener, effects)
 
+    def operator_closed(self, listener_id: int) -> None:
+        """The operator's input to a listener ended (EOF on stdin): its service decides."""
+        listener = self.listeners[listener_id]
+        self._apply_listener_effects(listener, listener.service.operator_closed(time.monotonic()))
+
     def _apply_listener_effects(self, listener: Listener, effects: list[Any]) -> None:
         for effect in effects:
             if isinstance(effect, Note):

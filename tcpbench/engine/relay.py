@@ -111,7 +111,7 @@ class RelayService(Service):
         assert up is not None
         client.linked, upstream.linked = upstream.id, client.id
         self.pairs[client.id] = upstream.id
-        conduit.note(f"relay pair: #{client.id} {format_address(client.peer)} <-> "
+        conduit.note(f"paired #{client.id} {format_address(client.peer)} <-> "
                      f"#{upstream.id} {self.target}", topic="relay", pair=(client.id, upstream.id))
         unlink = [_propagate_reset(client, upstream), _propagate_reset(upstream, client)]
         pumps = [asyncio.create_task(_pump(conduit, up)), asyncio.create_task(_pump(up, conduit))]

@@ -150,6 +150,10 @@ class Service:
         """The operator typed into the listener (the UI's send bar, stdin in headless mode)."""
         return []
 
+    def operator_closed(self, now: float) -> Effects:
+        """The operator's input ended (EOF on stdin in headless mode): nothing more will come."""
+        return []
+
     def describe(self) -> str:
         """A short description of this listener's configuration, for the UI."""
         return self.name

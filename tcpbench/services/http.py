@@ -254,6 +254,7 @@ class HttpService(Service):
             # The reason stays in the access Note: the peer's bytes are not echoed back.
             body = f"{status} {REASONS.get(status, 'Error')}\n".encode()
             head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+                    f"Server: {SERVER_NAME.decode()}\r\n"
                     f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
                     f"Connection: close\r\n\r\n").encode()
             effects.append(Send(session, head + body))

@@ -148,6 +148,32 @@ def test_raw_operator_lines_reach_the_client() -> None:
         served.stop()
 
 
+def test_raw_stdin_eof_sends_fin_to_every_client_like_ncat() -> None:
+    with Served("raw") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as first, \
+                socket.create_connection(("127.0.0.1", served.port), timeout=5) as second:
+            served.wait_for("opened")
+            served.wait_for("opened")
+            assert served.proc.stdin is not None
+            served.proc.stdin.write(b"last words\n")
+            served.proc.stdin.close()
+            served.proc.stdin = None  # communicate() in stop() must not touch the closed pipe
+            served.wait_for("operator input ended: FIN sent to 2 clients")
+            for sock in (first, second):
+                sock.settimeout(5)
+                received = b""
+                while chunk := sock.recv(100):
+                    received += chunk
+                assert received == b"last words\n"  # then a clean EOF: FIN, not RST
+            # Half-closed, not closed: what a client still says reaches the operator.
+            first.sendall(b"still here\n")
+            served.wait_for("still here")
+            with socket.create_connection(("127.0.0.1", served.port), timeout=5) as late:
+                late.settimeout(5)
+                assert late.recv(100) == b""  # a latecomer gets FIN at once
+        served.stop()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [

@@ -116,7 +116,7 @@ def test_serve_relay_round_trip_to_an_echo_server() -> None:
             assert _readline(sock) == b"via relay\n"
             sock.shutdown(socket.SHUT_WR)
             assert sock.recv(100) == b""
-        relay.wait_for("relay pair")
+        relay.wait_for("relay: paired #")
         code, out, err = relay.stop()
         echo.stop()
     assert code == 0, err

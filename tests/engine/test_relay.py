@@ -49,7 +49,7 @@ async def test_round_trip_through_the_relay_to_our_echo(manager):
         await wait_until(lambda: not service.pairs and not manager.sessions, 5, "all closed")
     assert manager.history[client_id].state == "closed"
     assert manager.history[up_id].state == "closed"
-    assert any(n.topic == "relay" and n.text.startswith(f"relay pair: #{client_id}") for n in notes)
+    assert any(n.topic == "relay" and n.text.startswith(f"paired #{client_id}") for n in notes)
 
 
 async def test_half_close_is_forwarded_per_direction(manager):

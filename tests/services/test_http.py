@@ -189,6 +189,7 @@ def test_garbage_gets_400_and_a_graceful_close(garbage) -> None:
     effects = feed(service, [garbage])
     [(status, headers, _)] = responses(sent(effects))
     assert status == 400 and headers["connection"] == "close"
+    assert headers["server"] == "tcpbench"  # an error answer names its server as a 200 does
     assert isinstance(effects[-1], Close)
     assert feed(service, [GET]) == []  # nothing more is read after the error
 
