@@ -114,7 +114,7 @@ class MainScreen(Screen[None]):
         self._unsubscribe = self.bench.manager.subscribe(self._on_engine_event)
         self._update_target()
         self.sync(full=True)
-        self.set_interval(1 / SYNC_HZ, self._on_tick, name="sync")
+        self._sync_timer = self.set_interval(1 / SYNC_HZ, self._on_tick, name="sync")
         self.query_one("#connections").focus()
 
     def on_unmount(self) -> None:
