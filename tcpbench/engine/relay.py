@@ -44,10 +44,9 @@ def parse_target(text: str | None) -> tuple[str, int]:
             raise OptionError(f"relay: --to {text!r} is not HOST:PORT (IPv6 goes in brackets)")
     if not host:
         raise OptionError(f"relay: --to {text!r} has no host")
-    try:
-        port = int(port_text, 10)
-    except ValueError:
-        raise OptionError(f"relay: --to {text!r}: the port is not a number") from None
+    if not (port_text.isascii() and port_text.isdigit()):  # int() would take ' 80', '8_0', '١٢'
+        raise OptionError(f"relay: --to {text!r}: the port is not a number")
+    port = int(port_text, 10)
     if not 1 <= port <= 65535:
         raise OptionError(f"relay: --to {text!r}: port {port} is out of range (1-65535)")
     return host, port
