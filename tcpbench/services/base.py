@@ -124,6 +124,12 @@ class Service:
     """If set, an `async def handler(conduit)` run as one task per session; the
     sans-IO hooks below are then not called for data."""
 
+    listen_check: Callable[..., Any] | None = None
+    """If set, `await listen_check(address, dual, getaddrinfo)` runs once the socket is
+    bound: a returned str refuses the listener with that one-line reason (relay: a
+    target that is the listener itself would be a loop). `dual`: an IPv6 wildcard
+    socket that takes IPv4 too; `getaddrinfo` is the loop's resolver."""
+
     close_on_peer_fin: bool = True
     """After the peer's FIN, close our side once our queued bytes are out."""
 
