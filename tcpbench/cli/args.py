@@ -22,7 +22,8 @@ class Parser(argparse.ArgumentParser):
 
 def parse_port(text: str) -> int:
     # ASCII digits only: int() would also read ' 80', '8_0' and Arabic-Indic digits.
-    if not (text.isascii() and text.isdigit()):
+    digits = text[1:] if text[:1] == "-" else text  # '-1' is a number, out of range
+    if not (digits.isascii() and digits.isdigit()):
         raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)")
     port = int(text, 10)
     if not 0 <= port <= 65535:
