@@ -57,6 +57,15 @@ class Abort:
 
 
 @dataclass(frozen=True, slots=True)
+class Resume:
+    """Call the service's `writable(session, now)` once the session's send buffer is below
+    its low-water mark (soon, if it is already): a service that holds work back until
+    the peer reads (http's pipelined answers) asks for it to go on."""
+
+    session: int
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     """Tell the operator something (access log, chat line, warning)."""
 
@@ -66,7 +75,7 @@ class Note:
     fields: tuple[tuple[str, Any], ...] = ()
 
 
-Effect = Send | HalfClose | Close | Abort | Note
+Effect = Send | HalfClose | Close | Abort | Note | Resume
 Effects = list[Effect]
 
 
@@ -144,6 +153,10 @@ class Service:
         return [Close(session)] if self.close_on_peer_fin else []
 
     def session_closed(self, session: int, now: float) -> Effects:
+        return []
+
+    def writable(self, session: int, now: float) -> Effects:
+        """The session's send buffer drained after a `Resume` effect asked to be told."""
         return []
 
     def backlog_exceeded(self, session: int, now: float) -> Effects:
