@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcpbench.safetext import escape_bytes
+from tcpbench.safetext import escape_bytes, escape_text
 from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Resume, Send, Service
 from tcpbench.services.http_files import DirectoryRoot
 from tcpbench.services.http_wire import CLOSED, END, NEED_DATA, Answer, PeerError, Request, Wire, validate
@@ -116,7 +116,7 @@ class HttpService(Service):
             try:
                 payload = Path(body_file).read_bytes()
             except OSError as exc:
-                raise OptionError(f"cannot read {body_file}: {exc.strerror or exc}") from None
+                raise OptionError(f"cannot read {escape_text(body_file)}: {exc.strerror or exc}") from None
         else:
             payload = DEFAULT_BODY.encode() if body is None else _unescape(body)
         self.extra_headers = [_parse_header(h) for h in header or []]

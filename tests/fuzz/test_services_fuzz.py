@@ -136,7 +136,7 @@ def test_echo_motd_raw_and_fuzz_heads_take_any_bytes(data, cuts) -> None:
 
 option_text = st.text(max_size=20) | st.sampled_from(["", "0", "-1", "1e309", "nan", "\\", "\\x", "\\xZZ",
                                                       "a:b", "X: \r\n", "Content-Length: 1", "\ud800",
-                                                      "\udcff", "/nonexistent/file"])
+                                                      "\udcff", "/nonexistent/file", "\n", "a\nb"])
 OPTIONS = {
     "motd": ["message", "message_file"],
     "chat": ["nick"],
