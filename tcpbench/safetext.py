@@ -32,7 +32,19 @@ def escape_text(text: str) -> str:
     """A str from a peer (a decoded name, a path) as printable ASCII."""
     if text.isascii() and text.isprintable() and "\\" not in text:
         return text  # nothing to escape (the common case, checked in C)
-    return escape_bytes(text.encode("utf-8", "surrogateescape"))
+    try:
+        return escape_bytes(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        # A lone surrogate outside surrogateescape's U+DC80-DCFF (from a paste, a JSON
+        # string) has no UTF-8 form: show its code point, keep the rest exact.
+        return "".join(_escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    try:
+        return escape_bytes(ch.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return f"\\u{ord(ch):04x}"
 
 
 def text_lines(data: bytes, *, max_line: int = 4096) -> list[str]:
@@ -57,6 +69,17 @@ def hexdump_row(offset: int, row: bytes) -> str:
             f"|{row.translate(_HEX_ASCII).decode('ascii'):<16}|")
 
 
+def _encode(text: str) -> bytes:
+    # surrogateescape: a command-line argument holding a byte that is not UTF-8 (Python
+    # decodes argv that way) is sent as that byte.
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise EscapeError(f"U+{code:04X} is half of a surrogate pair, not a character: "
+                          "retype the text (or write bytes as \\xNN)") from None
+
+
 _ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "e": b"\x1b", "0": b"\x00", "\\": b"\\"}
 
 
@@ -75,7 +98,7 @@ def unescape_bytes(text: str) -> bytes:
             j = text.find("\\", i)
             if j == -1:
                 j = n
-            out += text[i:j].encode("utf-8")
+            out += _encode(text[i:j])
             i = j
             continue
         if i + 1 >= n:

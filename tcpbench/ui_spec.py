@@ -25,7 +25,8 @@ class ConnectSpec:
 
 
 def _port(text: str, where: str) -> int:
-    if not text.isdigit():
+    # ASCII only: str.isdigit() also takes '²' and '١', which int() refuses or reads.
+    if not (text.isascii() and text.isdigit()):
         raise UsageError(f"{where}: port {text!r} is not a number (0-65535)")
     port = int(text)
     if port > 65535:

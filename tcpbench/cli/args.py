@@ -21,10 +21,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_port(text: str) -> int:
-    try:
-        port = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)") from None
+    # ASCII digits only: int() would also read ' 80', '8_0' and Arabic-Indic digits.
+    digits = text[1:] if text[:1] == "-" else text  # '-1' is a number, out of range
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)")
+    port = int(text, 10)
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
     return port

@@ -186,6 +186,12 @@ class SessionManager:
             error = classify_bind_error(exc, host, port)
             self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
             raise error from None
+        refusal = await _listen_check(self.loop, service, socks)
+        if refusal is not None:
+            for sock in socks:
+                sock.close()
+            self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, "loop", refusal))
+            raise ListenError(host, port, "loop", refusal)
         listener_id = self._next_listener
         self._next_listener += 1
         store_cap = self.store_cap
@@ -446,6 +452,23 @@ class SessionManager:
                 await self._ticker
             except asyncio.CancelledError:
                 pass
+
+
+async def _listen_check(loop: asyncio.AbstractEventLoop, service: Service,
+                        socks: list[socket.socket]) -> str | None:
+    """The service's refusal of the bound address (`Service.listen_check`), or None."""
+    check = service.listen_check
+    if check is None:
+        return None
+    sock = socks[0]
+    dual = (sock.family == socket.AF_INET6
+            and not sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+    try:
+        return await check(_short(sock.getsockname()), dual, loop.getaddrinfo)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
 
 
 def _short(address: Any) -> tuple[str, int]:

@@ -123,13 +123,13 @@ def parse_ports(text: str) -> list[int]:
 def _is_service(name: str) -> bool:
     try:
         socket.getservbyname(name, "tcp")
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
         return False
     return True
 
 
 def _one_port(text: str, item: str) -> int:
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not '²' (isdigit, but int() refuses it)
         port = int(text)
         if not 1 <= port <= MAX_PORT:
             raise ValueError(f"port {port} is out of range (1-{MAX_PORT})")

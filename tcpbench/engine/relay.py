@@ -15,11 +15,22 @@ for:
 - an RST (or our abort) on one leg aborts the other at once;
 - a failed upstream connect is reported with its class (refused, timed out,
   unreachable, ...) and the client is closed gracefully.
+
+Never to itself: a target that is the listener's own address (the same port on
+the address it listens on, on any address of this machine when it listens on
+0.0.0.0 or ::, or 0.0.0.0/:: as a target, which Linux connects to loopback)
+would relay every connection to itself without end, so the listener is refused
+(`RelayService.listen_check`, run once the port is bound, so port 0 is checked
+with the port it got). The target name is resolved for that; a target that does
+not resolve is not a loop (its connects fail visibly later). Longer loops (two
+relays pointing at each other) are not detected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from typing import Any
 
 from tcpbench.engine.errors import ConnectError
@@ -44,10 +55,9 @@ def parse_target(text: str | None) -> tuple[str, int]:
             raise OptionError(f"relay: --to {text!r} is not HOST:PORT (IPv6 goes in brackets)")
     if not host:
         raise OptionError(f"relay: --to {text!r} has no host")
-    try:
-        port = int(port_text, 10)
-    except ValueError:
-        raise OptionError(f"relay: --to {text!r}: the port is not a number") from None
+    if not (port_text.isascii() and port_text.isdigit()):  # int() would take ' 80', '8_0', '١٢'
+        raise OptionError(f"relay: --to {text!r}: the port is not a number")
+    port = int(port_text, 10)
     if not 1 <= port <= 65535:
         raise OptionError(f"relay: --to {text!r}: port {port} is out of range (1-65535)")
     return host, port
@@ -91,6 +101,21 @@ class RelayService(Service):
         self.pairs: dict[int, int] = {}
         """Live pairs: client session id -> upstream session id (for the UI and tests)."""
 
+    async def listen_check(self, address: tuple[str, int], dual: bool, getaddrinfo: Any) -> str | None:
+        """Why a listener bound to `address` must not relay to our target (a loop), or None."""
+        if address[1] != self.port:
+            return None
+        try:
+            infos = await getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None
+        for info in infos:
+            if reaches_listener(info[4][0], address[0], dual):
+                where = format_address(address)
+                return (f"relay --to {self.target} is this listener itself ({where}): every "
+                        "connection would relay to itself without end; relay to another port or host")
+        return None
+
     @property
     def target(self) -> str:
         return format_address((self.host, self.port))
@@ -128,6 +153,40 @@ class RelayService(Service):
                 else:
                     upstream.abort("the relay stopped")
             self.pairs.pop(client.id, None)
+
+
+def reaches_listener(target: str, bound: str, dual: bool) -> bool:
+    """Does a connect to `target` (an address) reach a listener bound to `bound` (same port)?
+
+    `dual`: `bound` is an IPv6 wildcard that takes IPv4 too.
+    """
+    try:
+        to = ipaddress.ip_address(target.partition("%")[0])
+        at = ipaddress.ip_address(bound.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(to, ipaddress.IPv6Address) and to.ipv4_mapped is not None:
+        to = to.ipv4_mapped
+    if to.is_unspecified:  # Linux connects 0.0.0.0 and :: to the loopback address
+        to = ipaddress.ip_address("127.0.0.1" if to.version == 4 else "::1")
+    if not at.is_unspecified:
+        return to == at
+    if to.version != at.version and not (dual and to.version == 4):
+        return False
+    return _is_local(to)
+
+
+def _is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address of this machine: loopback, or one a socket can bind to."""
+    if address.is_loopback:
+        return True
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
 
 
 async def _pump(src: Conduit, dst: Conduit) -> None:

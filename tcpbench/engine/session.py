@@ -45,7 +45,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.engine.conduit import Conduit, SessionClosedError
-from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, Service
+from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Resume, Send, Service
 
 READ_SIZE = 256 * 1024
 """The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
@@ -141,7 +141,7 @@ class Session(asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked")
+                 "linked", "_resume_wanted")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -170,6 +170,8 @@ class Session(asyncio.Protocol):
         self._draining = False
         self._linger_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
+        self._resume_wanted = False
+        """The service asked (`Resume`) to hear when the send buffer drains."""
         # Made on first use: most sessions never pause or wait for a drain.
         self._read_pauses: set[str] | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
@@ -308,6 +310,9 @@ class Session(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
         self.resume_reading("backpressure")
+        if self._resume_wanted:
+            self._resume_wanted = False
+            self.owner.loop.call_soon(self._writable)
         waiters, self._drain_waiters = self._drain_waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -531,6 +536,27 @@ class Session(asyncio.Protocol):
                 target.half_close()
             elif kind is Abort:
                 target.abort(effect.reason)  # type: ignore[union-attr]
+            elif kind is Resume:
+                if target._write_paused:
+                    target._resume_wanted = True
+                else:
+                    owner.loop.call_soon(target._writable)
+
+    def _writable(self) -> None:
+        # Called soon, not at once: the service's next batch waits its turn behind
+        # other sessions, and a Resume from inside `writable` cannot recurse.
+        service = self.service
+        if service is None or self.is_finished or self.our_fin:
+            return
+        if self._write_paused:
+            self._resume_wanted = True
+            return
+        try:
+            effects = service.writable(self.id, time.monotonic())
+        except Exception:
+            self._service_failed("writable")
+            return
+        self._apply(effects)
 
     def summary(self) -> dict[str, Any]:
         return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),

@@ -52,7 +52,7 @@ def network_warning(host: str) -> str:
 def parse_port_text(text: str) -> int:
     """Errors: ValueError with a one-line message."""
     text = text.strip()
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise ValueError(f"port {text!r} is not a number from 0 to 65535 (0 picks any free port)")
     return int(text)
 

@@ -57,6 +57,15 @@ class Abort:
 
 
 @dataclass(frozen=True, slots=True)
+class Resume:
+    """Call the service's `writable(session, now)` once the session's send buffer is below
+    its low-water mark (soon, if it is already): a service that holds work back until
+    the peer reads (http's pipelined answers) asks for it to go on."""
+
+    session: int
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     """Tell the operator something (access log, chat line, warning)."""
 
@@ -66,7 +75,7 @@ class Note:
     fields: tuple[tuple[str, Any], ...] = ()
 
 
-Effect = Send | HalfClose | Close | Abort | Note
+Effect = Send | HalfClose | Close | Abort | Note | Resume
 Effects = list[Effect]
 
 
@@ -124,6 +133,12 @@ class Service:
     """If set, an `async def handler(conduit)` run as one task per session; the
     sans-IO hooks below are then not called for data."""
 
+    listen_check: Callable[..., Any] | None = None
+    """If set, `await listen_check(address, dual, getaddrinfo)` runs once the socket is
+    bound: a returned str refuses the listener with that one-line reason (relay: a
+    target that is the listener itself would be a loop). `dual`: an IPv6 wildcard
+    socket that takes IPv4 too; `getaddrinfo` is the loop's resolver."""
+
     close_on_peer_fin: bool = True
     """After the peer's FIN, close our side once our queued bytes are out."""
 
@@ -138,6 +153,10 @@ class Service:
         return [Close(session)] if self.close_on_peer_fin else []
 
     def session_closed(self, session: int, now: float) -> Effects:
+        return []
+
+    def writable(self, session: int, now: float) -> Effects:
+        """The session's send buffer drained after a `Resume` effect asked to be told."""
         return []
 
     def backlog_exceeded(self, session: int, now: float) -> Effects:

@@ -17,6 +17,12 @@ for an oversized head) and a close; a head that does not arrive within
 connect without reading the request, then close with RST (Send + Abort). Never
 the default.
 
+Pipelining is answered as the peer reads: one read can hold thousands of
+requests, and answering them all at once would put thousands of answers in the
+send buffer (2,000 GETs for a 1 MiB body were 2 GiB, for one 64 KiB read). After
+`PIPELINE_BATCH` bytes of answers, the rest waits in the wire and a `Resume`
+effect asks the engine to call `writable` when the peer has read them.
+
 Every request yields a Note (topic "access") whose text is built from escaped
 text: the method and path come from the network.
 """
@@ -26,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcpbench.safetext import escape_bytes
-from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Send, Service
+from tcpbench.safetext import escape_bytes, escape_text
+from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Resume, Send, Service
 from tcpbench.services.http_files import DirectoryRoot
 from tcpbench.services.http_wire import CLOSED, END, NEED_DATA, Answer, PeerError, Request, Wire, validate
 from tcpbench.services.http_wire_h11 import H11Wire
@@ -37,6 +43,8 @@ PARSERS = ("auto", "httptools", "h11")
 DEFAULT_BODY = "hello from tcpbench\n"
 SERVER_NAME = b"tcpbench"
 FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection", "content-type")
+PIPELINE_BATCH = 256 * 1024
+"""Answer bytes produced per batch while more pipelined requests wait (see the docstring)."""
 REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
@@ -55,6 +63,10 @@ class _Exchange:
     request_started: float = 0.0
     done: bool = False
     requests: int = 0
+    held: bool = False
+    """Pipelined requests wait in the wire until `writable` (the answers so far are unread)."""
+    fin: bool = False
+    """The peer's FIN came while held: close once the held requests are answered."""
 
 
 class HttpService(Service):
@@ -104,7 +116,7 @@ class HttpService(Service):
             try:
                 payload = Path(body_file).read_bytes()
             except OSError as exc:
-                raise OptionError(f"cannot read {body_file}: {exc.strerror or exc}") from None
+                raise OptionError(f"cannot read {escape_text(body_file)}: {exc.strerror or exc}") from None
         else:
             payload = DEFAULT_BODY.encode() if body is None else _unescape(body)
         self.extra_headers = [_parse_header(h) for h in header or []]
@@ -153,6 +165,8 @@ class HttpService(Service):
         if exchange.head_started is None and exchange.request is None:
             exchange.head_started = now
         exchange.wire.receive(data)
+        if exchange.held:
+            return []
         return self._process(session, exchange, now)
 
     def peer_half_closed(self, session, now) -> Effects:
@@ -160,8 +174,24 @@ class HttpService(Service):
         if exchange is None or exchange.done:
             return [Close(session)]
         exchange.wire.receive(b"")
+        exchange.fin = True
+        if exchange.held:
+            return []
+        return self._process_to_end(session, exchange, now)
+
+    def writable(self, session, now) -> Effects:
+        exchange = self.sessions.get(session)
+        if exchange is None or exchange.done or not exchange.held:
+            return []
+        exchange.held = False
+        if exchange.fin:
+            return self._process_to_end(session, exchange, now)
+        return self._process(session, exchange, now)
+
+    def _process_to_end(self, session: int, exchange: _Exchange, now: float) -> Effects:
+        """After the peer's FIN: answer what is complete, then close."""
         effects = self._process(session, exchange, now)
-        if not exchange.done:
+        if not exchange.done and not exchange.held:
             exchange.done = True
             effects.append(Close(session))
         return effects
@@ -173,8 +203,8 @@ class HttpService(Service):
     def tick(self, now) -> Effects:
         effects: Effects = []
         for session, exchange in list(self.sessions.items()):
-            if exchange.done:
-                continue
+            if exchange.done or exchange.held:
+                continue  # held: flow control waits for the peer to read, not a timer
             if exchange.request is not None:
                 continue  # a request body is arriving; the engine's idle timeout covers stalls
             if exchange.head_started is not None:
@@ -198,6 +228,7 @@ class HttpService(Service):
     def _process(self, session: int, exchange: _Exchange, now: float) -> Effects:
         effects: Effects = []
         wire = exchange.wire
+        answered = 0
         while not exchange.done:
             try:
                 event = wire.next_event()
@@ -207,7 +238,8 @@ class HttpService(Service):
             if event is NEED_DATA:
                 break
             if event is END:
-                effects += self._respond(session, exchange, now)
+                answer = self._respond(session, exchange, now)
+                effects += answer
                 if wire.must_close:
                     exchange.done = True
                     effects.append(Close(session))
@@ -215,6 +247,11 @@ class HttpService(Service):
                 wire.next_cycle()
                 if wire.has_pending:
                     exchange.head_started = now
+                    answered += len(answer[0].data)  # type: ignore[union-attr]
+                    if answered >= PIPELINE_BATCH:
+                        exchange.held = True
+                        effects.append(Resume(session))
+                        break
             elif event is CLOSED:
                 exchange.done = True
                 effects.append(Close(session))

@@ -43,7 +43,7 @@ class MotdService(Service):
 
 def load_message(message: str | None, message_file: str | None) -> bytes:
     """The bytes to send; errors are `OptionError` with one line."""
-    from tcpbench.safetext import EscapeError, unescape_bytes
+    from tcpbench.safetext import EscapeError, escape_text, unescape_bytes
 
     if message is not None and message_file is not None:
         raise OptionError("give --message or --message-file, not both")
@@ -51,7 +51,7 @@ def load_message(message: str | None, message_file: str | None) -> bytes:
         try:
             return Path(message_file).read_bytes()
         except OSError as exc:
-            raise OptionError(f"cannot read {message_file}: {exc.strerror or exc}") from None
+            raise OptionError(f"cannot read {escape_text(message_file)}: {exc.strerror or exc}") from None
     if message is None:
         return DEFAULT_MESSAGE.encode()
     try:
