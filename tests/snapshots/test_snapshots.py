@@ -24,7 +24,7 @@ def masked(address: tuple[str, int]) -> str:
 
 
 def make_app() -> TcpBenchApp:
-    app = TcpBenchApp(clock=lambda: FIXED_CLOCK,
+    app = TcpBenchApp(clock=lambda: FIXED_CLOCK, utc=True,
                       address_formatter=masked, cursor_blink=False)
     app.animation_level = "none"
     return app
