@@ -9,7 +9,7 @@ keys, Enter), the choice stands until they ask to follow again (`w`).
 
 from __future__ import annotations
 
-from typing import Container, Iterable
+from typing import Callable, Container, Iterable
 
 
 class Follower:
@@ -31,11 +31,12 @@ class Follower:
         """Follow the newest open connection again."""
         self.following = True
 
-    def update(self, live: Iterable[int], listed: Container[int], newest_listed: int | None) -> int | None:
+    def update(self, live: Iterable[int], listed: Container[int],
+               newest_listed: Callable[[], int | None]) -> int | None:
         """The session to show now.
 
         `live`: ids of open sessions that have a row; `listed`: every id with a row;
-        `newest_listed`: the highest id with a row. While following: the newest open
+        `newest_listed()`: the highest id with a row (asked only when needed). While following: the newest open
         session; with none open, stay on the one shown unless its row is gone, then
         the newest listed one (a following view never shows an unlisted connection).
         """
@@ -44,5 +45,5 @@ class Follower:
             if newest is not None:
                 self.session = newest
             elif self.session is None or self.session not in listed:
-                self.session = newest_listed
+                self.session = newest_listed()
         return self.session
