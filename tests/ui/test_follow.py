@@ -120,3 +120,62 @@ async def test_a_workshop_of_five_students_one_after_another_needs_no_key():
             assert f"student {student - 1}" not in log_text(app) or student == 1
             await leave(pilot, writer, session_id)
             assert shown(app) == session_id  # the ended one stays until the next arrives
+
+
+async def test_the_log_says_when_the_picked_connection_is_no_longer_listed(monkeypatch):
+    from tcpbench.widgets import tables
+
+    monkeypatch.setattr(tables, "MAX_ENDED_ROWS", 3)  # 3 ended rows instead of 200: a bounded test
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        reader, writer, picked = await connect(pilot, listener)
+        await say(reader, writer, b"the picked one\n")
+        table = app.screen.query_one(ConnectionsTable)
+        table.focus()
+        await pilot.press("enter")  # an explicit pick
+        await leave(pilot, writer, picked)
+        pane = app.screen.query_one("#log-pane")
+        for _ in range(4):
+            _, other, session_id = await connect(pilot, listener)
+            await leave(pilot, other, session_id)
+        await until(pilot, lambda: str(picked) not in table.rows, what="row dropped")
+        await until(pilot, lambda: f"connection #{picked} is no longer listed" in pane.border_title,
+                    what="the log says so")
+        assert "only the newest 3 ended connections are kept" in pane.border_title
+        assert shown(app) == picked and "the picked one" in log_text(app)
+        # Following again shows a listed connection, and the title is plain again.
+        await pilot.press("w")
+        await until(pilot, lambda: pane.border_title == "Byte log", what="title back")
+        assert str(shown(app)) in table.rows
+
+
+async def test_timestamps_are_local_time_by_default_and_u_switches_to_utc(monkeypatch):
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30 all year: local and UTC always differ
+    time_module.tzset()
+    try:
+        fixed = 1_700_000_000.0  # 22:13:20 UTC, 03:43:20 in Kolkata
+        app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)], clock=lambda: fixed)
+        async with app.run_test(size=(120, 35)) as pilot:
+            listener = await started(pilot)
+            reader, writer, _ = await connect(pilot, listener)
+            await say(reader, writer, b"what time is it\n")
+            await until(pilot, lambda: "what time is it" in log_text(app), what="bytes shown")
+            log = app.screen.query_one(ByteLogView)
+            pane = app.screen.query_one("#log-pane")
+            # The view's clock is fixed at start-up: every row is within seconds of it.
+            assert log.row_text(0).startswith("03:43:"), log.row_text(0)
+            await until(pilot, lambda: "local time" in pane.border_subtitle, what="status local")
+            await pilot.press("u")
+            assert log.utc and log.row_text(0).startswith("22:13:")
+            await until(pilot, lambda: "UTC" in pane.border_subtitle, what="status UTC")
+            writer.close()
+            await writer.wait_closed()
+        app = make_app(utc=True)
+        async with app.run_test(size=(120, 35)):
+            assert app.screen.query_one(ByteLogView).utc
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
