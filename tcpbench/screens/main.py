@@ -357,7 +357,7 @@ class MainScreen(LogSelectionScreen):
     def action_help(self) -> None:
         from tcpbench.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self))
 
     async def action_quit(self) -> None:
         self.app.exit()
