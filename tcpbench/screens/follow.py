@@ -28,8 +28,9 @@ class Follower:
             self.session = session_id
 
     def resume(self) -> None:
-        """Follow the newest open connection again."""
+        """Follow the newest open connection again (with none open: the newest listed one)."""
         self.following = True
+        self.session = None
 
     def update(self, live: Iterable[int], listed: Container[int],
                newest_listed: Callable[[], int | None]) -> int | None:

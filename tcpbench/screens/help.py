@@ -12,6 +12,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
@@ -96,6 +97,20 @@ def key_text(app: App[Any], binding: Binding) -> str:
                     for key in binding.key.split(","))
 
 
+KEY_WIDTH = 16
+
+
+def keys_content(app: App[Any], bindings: list[Binding]) -> Content:
+    """The rows 'keys  what they do' of one section, as Content (never parsed as markup)."""
+    parts: list[Any] = []
+    for binding in bindings:
+        if parts:
+            parts.append("\n")
+        parts.append((f"{key_text(app, binding):<{KEY_WIDTH}}", "bold $text-accent"))
+        parts.append(describe(binding))
+    return Content.assemble(*parts)
+
+
 def describe(binding: Binding) -> str:
     text = binding.description or binding.action.replace("_", " ")
     return f"{text}: {binding.tooltip}" if binding.tooltip else text
@@ -106,7 +121,6 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen .help-row { height: auto; }
-    HelpScreen .help-key { width: 16; color: $text-accent; text-style: bold; }
     HelpScreen .help-text { width: 1fr; }
     HelpScreen .help-state { width: 21; color: $text-accent; }
     HelpScreen .help-heading { text-style: bold; margin: 1 0; }
@@ -127,10 +141,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static("tcpbench help", classes="dialog-title", markup=False)
             for title, bindings in binding_sections(self.app, source):
                 yield Static(f"Keys: {title}", classes="help-heading", markup=False)
-                for binding in bindings:
-                    with Horizontal(classes="help-row"):
-                        yield Static(key_text(self.app, binding), classes="help-key", markup=False)
-                        yield Static(describe(binding), classes="help-text", markup=False)
+                # One widget per section, not two per key: help opens at once (~80 keys).
+                yield Static(keys_content(self.app, bindings), classes="help-keys")
             yield Static("What the states mean", classes="help-heading", markup=False)
             for state, meaning in STATES:
                 with Horizontal(classes="help-row"):

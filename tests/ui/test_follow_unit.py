@@ -21,3 +21,11 @@ def test_a_following_view_never_shows_an_unlisted_connection():
     assert follower.update([], {6, 7}, lambda: 7) == 7  # 5 dropped, nothing open: the newest row
     follower.choose(6)
     assert follower.update([], {7}, lambda: 7) == 6  # a pick stands even when its row is gone
+
+
+def test_following_again_with_nothing_open_shows_the_newest_listed():
+    follower = Follower()
+    follower.choose(2)
+    assert follower.update([], {1, 2, 3}, lambda: 3) == 2
+    follower.resume()
+    assert follower.update([], {1, 2, 3}, lambda: 3) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from tcpbench.app import TcpBenchApp
-from tcpbench.screens.help import HelpScreen, key_text, own_bindings
+from tcpbench.screens.help import KEY_WIDTH, HelpScreen, key_text, own_bindings
 from tcpbench.screens.main import MainScreen
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.sendbar import SendBar
@@ -18,8 +18,9 @@ async def test_help_lists_every_binding_of_the_app_the_main_screen_and_its_widge
         main = app.screen
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help open")
-        statics = [str(w.render()) for w in app.screen.query(Static)]
-        rows = set(zip(statics, statics[1:]))  # (keys, text) pairs, side by side
+        lines = [line for w in app.screen.query(".help-keys").results(Static)
+                 for line in str(w.render()).splitlines()]
+        rows = {(line[:KEY_WIDTH].strip(), line[KEY_WIDTH:]) for line in lines}
         expected = (own_bindings(TcpBenchApp) + own_bindings(MainScreen) + own_bindings(ByteLogView)
                     + own_bindings(SendBar))
         assert len(expected) > 20
