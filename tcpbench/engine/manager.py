@@ -61,8 +61,8 @@ class Listener:
     dirty: bool = True
     notes: ByteStore = field(default_factory=lambda: ByteStore(0))
     """Listener-wide notes that belong to no live session: the operator's chat lines,
-    the fuzz seed, a leave after its session ended. Bounded; records carry session 0
-    (or the ended session's id). A viewer merges it with the listener's sessions."""
+    the fuzz seed, a note about a session that has already ended. Bounded; records carry
+    session 0 (or the ended session's id). A viewer merges it with the listener's sessions."""
 
     @property
     def service_name(self) -> str:

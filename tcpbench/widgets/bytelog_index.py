@@ -7,7 +7,7 @@ row descriptors (`bytelog_format`); `append()` adds them and trims the front to
 `MAX_ROWS` rows and `MAX_ROW_BYTES` bytes of payload.
 
 A view is one session, one listener (its sessions plus its own `notes` store:
-the operator's chat lines, the fuzz seed, leaves after a session ended), or
+the operator's chat lines, the fuzz seed), or
 everything (every session and every listener's notes). Listener stores are
 keyed `("L", id)` in the cursors, so they never collide with session ids.
 

@@ -80,7 +80,7 @@ async def test_chat_listener_view_shows_joins_lines_by_connection_and_the_operat
            "the line sent on to the second client")
         assert "listener L1 (chat)" in app.screen.query_one("#log-pane").border_subtitle
 
-        # A leave after its session ended still shows (kept in the listener's notes).
+        # The leave shows too (told while its session still lives, so in that session's rows).
         writer1.close()
         await writer1.wait_closed()
         await until(pilot, lambda: any("left" in row for row in log_rows(app)), what="leave shown")
