@@ -38,7 +38,7 @@ class TcpBenchApp(App[int]):
     def __init__(self, *, listen: Sequence[ListenSpec] = (), connect: Sequence[ConnectSpec] = (),
                  clock: Callable[[], float] = time.time,
                  address_formatter: Callable[[tuple[str, int]], str] = format_address,
-                 cursor_blink: bool = True, connect_timeout: float = 10.0) -> None:
+                 cursor_blink: bool = True, connect_timeout: float = 10.0, utc: bool = False) -> None:
         super().__init__()
         self.initial_listen = list(listen)
         self.initial_connect = list(connect)
@@ -47,6 +47,8 @@ class TcpBenchApp(App[int]):
         self.address_formatter = address_formatter
         """How addresses are shown (snapshot tests mask the ephemeral ports)."""
         self.cursor_blink = cursor_blink
+        self.utc = utc
+        """Byte log timestamps start in UTC (else local time, as `serve` prints); `u` toggles."""
         self.connect_timeout = connect_timeout
         self.manager: SessionManager = None  # type: ignore[assignment]  # made in on_mount
 
@@ -109,13 +111,13 @@ class TcpBenchApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(listen: list[str], connect: list[str]) -> int:
+def run_app(listen: list[str], connect: list[str], utc: bool = False) -> int:
     """Parse `--listen`/`--connect` (errors: `UsageError`, one line) and run the workbench."""
     from tcpbench.engine.registry import SERVICES
     from tcpbench.ui_spec import parse_connect, parse_listen
 
     listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
-    app = TcpBenchApp(listen=listen_specs, connect=connect_specs)
+    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, utc=utc)
     app.run()
     return app.return_code or 0

@@ -34,6 +34,8 @@ def build_parser() -> Parser:
                         help="(UI) start with this listener open; repeatable; IPv6 hosts in brackets")
     parser.add_argument("--connect", action="append", default=[], metavar="HOST:PORT",
                         help="(UI) start with a client session to HOST:PORT; repeatable")
+    parser.add_argument("--utc", action="store_true",
+                        help="(UI) byte log timestamps in UTC (default: local time; u toggles)")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default=None,
                         help="(headless commands) the event loop: auto = uvloop when installed "
                              "(pip install 'tcpbench[fast]'), else asyncio; default from "
@@ -85,7 +87,7 @@ def run_ui(args: Any) -> int:
             return 2
         raise
     try:
-        return int(run_app(listen=args.listen, connect=args.connect) or 0)
+        return int(run_app(listen=args.listen, connect=args.connect, utc=args.utc) or 0)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

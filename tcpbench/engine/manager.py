@@ -26,7 +26,7 @@ from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
-from tcpbench.engine.bytestore import DEFAULT_CAP
+from tcpbench.engine.bytestore import DEFAULT_CAP, ByteStore
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
@@ -37,6 +37,8 @@ DEFAULT_LINGER = 2.0
 ENDED_KEPT = 2000
 """Ended sessions kept in `history` (for the UI's "how did it end"); older ones are forgotten."""
 TICK_SECONDS = 0.25
+LISTENER_NOTES_CAP = 64 * 1024
+"""Store cap of a listener's own notes: events only, so about 5,000 notes are kept."""
 
 Subscriber = Callable[[ev.Event], None]
 
@@ -57,6 +59,10 @@ class Listener:
     state: str = "listening"
     started_at: float = field(default_factory=time.monotonic)
     dirty: bool = True
+    notes: ByteStore = field(default_factory=lambda: ByteStore(0))
+    """Listener-wide notes that belong to no live session: the operator's chat lines,
+    the fuzz seed, a note about a session that has already ended. Bounded; records carry
+    session 0 (or the ended session's id). A viewer merges it with the listener's sessions."""
 
     @property
     def service_name(self) -> str:
@@ -145,12 +151,17 @@ class SessionManager:
                 log.exception("event subscriber failed on %s", event.kind)
 
     def note(self, note: Note, listener_id: int | None) -> None:
-        """Record a service's note as a `ServiceNoted` event in the session it names, and emit it."""
+        """Record a service's note as a `ServiceNoted` event and emit it.
+
+        Stored in the live session it names, else in its listener's `notes`
+        (listener-wide notes, and notes about a session that has already ended)."""
         event = ev.ServiceNoted(time.monotonic(), note.session, listener_id, note.topic, note.text,
                                 note.fields)
         session = self.sessions.get(note.session) if note.session is not None else None
         if session is not None:
             session.store.add_event(event, session.id)
+        elif listener_id is not None and (listener := self.listeners.get(listener_id)) is not None:
+            listener.notes.add_event(event, note.session or 0)
         self.emit(event)
 
     def report_bug(self, session: Session | None, where: str = "") -> None:
@@ -208,7 +219,8 @@ class SessionManager:
                            None, "error"), listener_id)
 
         acceptor = Acceptor(self.loop, socks, factory, out_of_resources)
-        listener = Listener(listener_id, service, address, acceptor, idle_timeout)
+        listener = Listener(listener_id, service, address, acceptor, idle_timeout,
+                            notes=ByteStore(min(store_cap, LISTENER_NOTES_CAP)))
         acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()

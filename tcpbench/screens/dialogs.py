@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from tcpbench.engine.errors import ConnectError, ListenError
 from tcpbench.engine.registry import SERVICES, UnknownServiceError, build_service
@@ -66,12 +66,16 @@ def option_value(option: Option, widget: Any) -> Any:
         return bool(widget.value)
     if isinstance(widget, Select):
         return None if widget.value is Select.BLANK else widget.value
+    if isinstance(widget, TextArea):
+        # One value per line: a value may hold commas (an HTTP header "no-cache, no-store").
+        values = [line.strip() for line in widget.text.splitlines() if line.strip()]
+        return values or None
     text = widget.value.strip()
     if not text:
         return None
     label = option.flag
     if option.type is list:
-        return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+        return [text]
     if option.type is tuple:
         try:
             return tuple(shlex.split(text))
@@ -91,7 +95,7 @@ def _initial_text(option: Option) -> str:
     if default is None:
         return ""
     if option.type is list:
-        return ", ".join(str(item) for item in default)
+        return "\n".join(str(item) for item in default)
     if option.type is tuple:
         return shlex.join(str(item) for item in default)
     return str(default)
@@ -171,14 +175,20 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
     def _option_widgets(self, option: Option) -> list[Any]:
         widget_id = f"opt-{option.name}"
         help_text = option.help or option.name
+        if option.type is list:
+            help_text += "; one per line"
         if option.type is bool:
             field: Any = Checkbox(option.flag, bool(option.default), id=widget_id, compact=True)
         elif option.choices:
             field = Select([(choice, choice) for choice in option.choices],
                            value=option.default if option.default in option.choices else Select.BLANK,
                            id=widget_id, compact=True)
+        elif option.type is list:
+            field = TextArea(_initial_text(option), id=widget_id, compact=True, soft_wrap=False,
+                             show_line_numbers=False, tab_behavior="focus", classes="list-option",
+                             placeholder=f"one {option.metavar or 'value'} per line")
         else:
-            placeholder = {list: "comma-separated values", tuple: "program and arguments, shell-quoted"}
+            placeholder = {tuple: "program and arguments, shell-quoted"}
             field = Input(_initial_text(option), id=widget_id, compact=True,
                           placeholder=placeholder.get(option.type, option.metavar or option.type.__name__))
         label = "" if option.type is bool else option.flag

@@ -4,6 +4,9 @@ One timer (`SYNC_HZ`) does all redrawing: the byte log on every tick, the
 tables and the header every few ticks. Engine events are collected by a cheap
 subscriber into a list and handled on the timer too, so a burst of traffic
 never turns into a burst of messages.
+
+What the byte log shows and how the person picks it lives in the base class,
+`screens.logselect.LogSelectionScreen`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import Footer, Input
 
 from tcpbench.engine import events as ev
 from tcpbench.screens.commands import COMMANDS
+from tcpbench.screens.logselect import LogSelectionScreen
 from tcpbench.engine.conduit import SessionClosedError
-from tcpbench.services.base import Service
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.header import TotalsHeader
 from tcpbench.widgets.sendbar import LineInput, SendBar
@@ -53,13 +55,15 @@ class Workbench(Protocol):
     """Wall-clock seconds for timestamps and ages."""
     address_formatter: Callable[[tuple[str, int]], str]
     """How an address is shown."""
+    utc: bool
+    """Timestamps in UTC at start (else local time)."""
 
     def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
         """Show the port probe, prefilled with HOST and PORTS."""
         ...
 
 
-class MainScreen(Screen[None]):
+class MainScreen(LogSelectionScreen):
     """Everything at once: what listens, what is connected, what was said."""
 
     BINDINGS = [Binding(c.key, c.action, c.label, show=c.show, id=c.action, tooltip=c.help)
@@ -74,11 +78,8 @@ class MainScreen(Screen[None]):
         self.show_all = False
         self.target: tuple[str, int] | None = None
         """What the send bar talks to: ("session", id) or ("listener", id)."""
-        self.selected_session: int | None = None
-        self.selected_listener: int | None = None
         self._tick = 0
         self._unsubscribe: Any = None
-        self._log_status = ""
         self._opened: list[int] = []
         self._resets: list[str] = []
         self._last_reset_notice = -RESET_NOTICE_SECONDS
@@ -99,7 +100,9 @@ class MainScreen(Screen[None]):
         with Vertical(id="log-pane", classes="pane"):
             yield LineInput(placeholder="search the log (Enter: next, Ctrl+R: previous, Esc: close)",
                         id="search")
-            yield ByteLogView(app.manager, clock=app.clock, id="log")
+            log = ByteLogView(app.manager, clock=app.clock, id="log")
+            log.set_reactive(ByteLogView.utc, bool(getattr(app, "utc", False)))
+            yield log
         yield SendBar(id="sendbar")
         yield Footer(compact=True)
 
@@ -149,6 +152,7 @@ class MainScreen(Screen[None]):
             opened, self._opened = self._opened, []
             self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
             self.query_one(TotalsHeader).sync(app.manager)
+            self._follow()
             self._update_target()
         self._update_log_status(log)
 
@@ -181,55 +185,7 @@ class MainScreen(Screen[None]):
             f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
         self.app.notify(text, title="connection reset", severity="warning", markup=False)
 
-    def _update_log_status(self, log: ByteLogView) -> None:
-        which = "all connections" if log.session_id is None else f"session {log.session_id}"
-        parts = [log.mode, which]
-        if log.show_timestamps:
-            parts.append("timestamps")
-        if not log.at_tail and log.new_since_scrolled:
-            parts.append(f"+{log.new_since_scrolled} new (End: follow)")
-        status = " · ".join(parts)
-        if status != self._log_status:
-            self._log_status = status
-            self.query_one("#log-pane").border_subtitle = status
-
     # --- selection and the send bar ---------------------------------------------
-
-    @on(DataTable.RowHighlighted, "#connections")
-    def _session_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self._select_session(int(event.row_key.value))
-
-    @on(DataTable.RowHighlighted, "#listeners")
-    def _listener_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self._select_listener(int(event.row_key.value))
-
-    def on_descendant_focus(self, event: Any) -> None:
-        # Moving into a table makes its highlighted row the send bar's target again.
-        widget = event.widget
-        if isinstance(widget, (ListenersTable, ConnectionsTable)) and widget.selected_key is not None:
-            if isinstance(widget, ListenersTable):
-                self._select_listener(widget.selected_key)
-            else:
-                self._select_session(widget.selected_key)
-
-    def _select_session(self, session_id: int) -> None:
-        self.selected_session = session_id
-        if not self.show_all:
-            self.query_one(ByteLogView).session_id = session_id
-        if self.target is not None and self.target[0] == "listener" and isinstance(
-                self.focused, ListenersTable):
-            return  # a new connection row must not steal the target from the listener in use
-        self.target = ("session", session_id)
-        self._update_target()
-
-    def _select_listener(self, listener_id: int) -> None:
-        self.selected_listener = listener_id
-        listener = self.bench.manager.listeners.get(listener_id)
-        if listener is not None and takes_operator_input(listener):
-            self.target = ("listener", listener.id)
-            self._update_target()
 
     def _update_target(self) -> None:
         bar = self.query_one(SendBar)
@@ -323,12 +279,11 @@ class MainScreen(Screen[None]):
 
         def connected(session: Session | None) -> None:
             if session is not None:
+                # Opening a connection is a pick: the log stays on it.
+                self.follower.choose(session.id)
+                self.log_view = "session"
                 self.sync()
-                table = self.query_one(ConnectionsTable)
-                if str(session.id) in table.rows:
-                    table.move_cursor(row=table.get_row_index(str(session.id)))
-                self.target = ("session", session.id)
-                self._update_target()
+                self._show_session(session.id)
 
         self.app.push_screen(ConnectDialog(self.bench.manager), connected)
 
@@ -351,10 +306,6 @@ class MainScreen(Screen[None]):
     def action_toggle_timestamps(self) -> None:
         log = self.query_one(ByteLogView)
         log.show_timestamps = not log.show_timestamps
-
-    def action_toggle_all(self) -> None:
-        self.show_all = not self.show_all
-        self.query_one(ByteLogView).session_id = None if self.show_all else self.selected_session
 
     def action_clear_log(self) -> None:
         self.query_one(ByteLogView).clear()
@@ -406,12 +357,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from tcpbench.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self))
 
     async def action_quit(self) -> None:
         self.app.exit()
-
-
-def takes_operator_input(listener: Listener) -> bool:
-    """Does this listener's service do something with what the operator types (raw, chat)?"""
-    return type(listener.service).operator_input is not Service.operator_input

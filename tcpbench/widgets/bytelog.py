@@ -86,10 +86,15 @@ class ByteLogView(ScrollView, can_focus=True):
 
     session_id: reactive[int | None] = reactive(None, init=False)
     """The session shown; None shows every session interleaved by time."""
+    listener_id: reactive[int | None] = reactive(None, init=False)
+    """A listener whose view is shown (its sessions and its own notes, merged by time,
+    each row tagged with its connection); it takes precedence over `session_id`."""
     mode: reactive[str] = reactive(TEXT, init=False)
     """`text` (one row per line, escaped) or `hex` (16 bytes per row)."""
     show_timestamps: reactive[bool] = reactive(True, init=False)
-    """Prefix each row with its time (HH:MM:SS.mmm, UTC)."""
+    """Prefix each row with its time (HH:MM:SS.mmm)."""
+    utc: reactive[bool] = reactive(False, init=False)
+    """Timestamps in UTC rather than local time."""
 
     _ROLE_CLASSES = {"rx": "bytelog--rx", "tx": "bytelog--tx", EVENT: "bytelog--event",
                      GAP: "bytelog--gap", "timestamp": "bytelog--timestamp",
@@ -153,7 +158,7 @@ class ByteLogView(ScrollView, can_focus=True):
 
     def _sync(self, budget: int) -> None:
         index = self._index
-        records = index.pull(self.session_id)
+        records = index.pull(self.session_id, self.listener_id)
         if not records:
             return
         new_rows = index.index(records, self.mode, budget)
@@ -164,6 +169,14 @@ class ByteLogView(ScrollView, can_focus=True):
             self._append(new_rows)
         elif index.tail_changed:
             self.refresh()
+
+    def show(self, *, session_id: int | None, listener_id: int | None = None) -> None:
+        """Show one session, one listener's view, or (both None) everything: one rebuild."""
+        if session_id == self.session_id and listener_id == self.listener_id:
+            return
+        self.set_reactive(ByteLogView.session_id, session_id)
+        self.set_reactive(ByteLogView.listener_id, listener_id)
+        self._rebuild()
 
     def clear(self) -> None:
         """Forget what is shown; only bytes arriving from now on appear. Engine counters are untouched."""
@@ -224,8 +237,13 @@ class ByteLogView(ScrollView, can_focus=True):
             self._syncing = False
         self.refresh()
 
+    @property
+    def tagged(self) -> bool:
+        """True when rows carry their connection's tag (more than one session shown)."""
+        return self.session_id is None or self.listener_id is not None
+
     def _prefix_width(self) -> int:
-        return prefix_width(self.show_timestamps, self.session_id is None)
+        return prefix_width(self.show_timestamps, self.tagged)
 
     def _grow_width(self) -> None:
         self._width_pending = False
@@ -238,7 +256,7 @@ class ByteLogView(ScrollView, can_focus=True):
 
     def _parts(self, row: Row) -> list[tuple[str, str]]:
         return row_parts(row, self.mode, timestamps=self.show_timestamps,
-                         show_session=self.session_id is None, wall_offset=self._wall_offset)
+                         show_session=self.tagged, wall_offset=self._wall_offset, utc=self.utc)
 
     def _style(self, role: str) -> Style:
         style = self._styles.get(role)
@@ -323,6 +341,13 @@ class ByteLogView(ScrollView, can_focus=True):
 
     def watch_session_id(self) -> None:
         self._rebuild()
+
+    def watch_listener_id(self) -> None:
+        self._rebuild()
+
+    def watch_utc(self) -> None:
+        self._cache.clear()
+        self.refresh()
 
     def watch_mode(self) -> None:
         self._rebuild()

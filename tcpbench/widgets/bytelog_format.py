@@ -109,13 +109,23 @@ def gap_row(at: float, session: int, direction: str, nbytes: int) -> Row:
     return (GAP, at, session, 0, text)
 
 
-def format_clock(wall: float) -> str:
-    """`HH:MM:SS.mmm` in UTC: the same on every machine, so snapshots are stable."""
+def format_clock(wall: float, utc: bool = True) -> str:
+    """`HH:MM:SS.mmm`, in UTC (the same on every machine) or in local time, as `serve` prints."""
     seconds = int(wall)
     millis = int(round((wall - seconds) * 1000))
     if millis >= 1000:
         seconds, millis = seconds + 1, millis - 1000
-    return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}"
+    parts = time.gmtime(seconds) if utc else time.localtime(seconds)
+    return time.strftime("%H:%M:%S", parts) + f".{millis:03d}"
+
+
+def row_tag(row: Row) -> str:
+    """Whose row it is: `#12` for a connection, `L3` for a listener-wide note (session 0)."""
+    session = row[2]
+    if session:
+        return f"#{session}"
+    listener = getattr(row[4], "listener", None)
+    return f"L{listener}" if listener is not None else "-"
 
 
 def row_body(row: Row, mode: str) -> str:
@@ -141,17 +151,17 @@ def event_text(event: Any) -> str:
 
 
 def row_parts(row: Row, mode: str, *, timestamps: bool, show_session: bool,
-              wall_offset: float) -> list[tuple[str, str]]:
+              wall_offset: float, utc: bool = True) -> list[tuple[str, str]]:
     """The row as `(text, role)` parts; roles name the widget's component classes.
 
     Roles: `timestamp`, `session`, and the row kind (`rx`, `tx`, `ev`, `gap`).
     """
-    kind, at, session, _offset, _payload = row
+    kind, at, _session, _offset, _payload = row
     parts: list[tuple[str, str]] = []
     if timestamps:
-        parts.append((format_clock(at + wall_offset) + " ", "timestamp"))
+        parts.append((format_clock(at + wall_offset, utc) + " ", "timestamp"))
     if show_session:
-        parts.append((f"#{session:<4} ", "session"))
+        parts.append((f"{row_tag(row):<5} ", "session"))
     parts.append((MARKERS[kind] + " " + row_body(row, mode), kind))
     return parts
 

@@ -6,6 +6,11 @@ session, merged by time when showing all sessions); `index()` turns them into
 row descriptors (`bytelog_format`); `append()` adds them and trims the front to
 `MAX_ROWS` rows and `MAX_ROW_BYTES` bytes of payload.
 
+A view is one session, one listener (its sessions plus its own `notes` store:
+the operator's chat lines, the fuzz seed), or
+everything (every session and every listener's notes). Listener stores are
+keyed `("L", id)` in the cursors, so they never collide with session ids.
+
 Rows are numbered absolutely (`base` is the number of the first live row), so
 the widget's strip cache survives trimming. A hole in a stream (the store
 dropped bytes before we read them, or a firehose outran the per-sync budget)
@@ -55,8 +60,10 @@ class RowIndex:
     def __init__(self, manager: Any) -> None:
         self._manager = manager
         # Where `set_floor()` (the view's clear) left each session, so a rebuild keeps it cleared.
-        self._floor_cursors: dict[int, int] = {}
+        self._floor_cursors: dict[Any, int] = {}
         self._floor_expected: dict[tuple[int, str], int] = {}
+        self._listeners: dict[int, Any] = {}
+        """Listeners seen running, so a stopped listener's notes stay viewable."""
         self.reset()
 
     def reset(self) -> None:
@@ -70,7 +77,7 @@ class RowIndex:
         """Longest raw payload of a row so far (a lower bound of its drawn width)."""
         self.tail_changed = False
         """Set when the last live row was completed in place by the last `index()`."""
-        self._cursors: dict[int, int] = dict(self._floor_cursors)
+        self._cursors: dict[Any, int] = dict(self._floor_cursors)
         self._expected: dict[tuple[int, str], int] = dict(self._floor_expected)
 
     def __len__(self) -> int:
@@ -85,33 +92,49 @@ class RowIndex:
             self._floor_cursors[session.id] = session.store.next_seq
             self._floor_expected[(session.id, "rx")] = session.bytes_in
             self._floor_expected[(session.id, "tx")] = session.bytes_out
+        for listener in self._known_listeners().values():
+            self._floor_cursors[("L", listener.id)] = listener.notes.next_seq
         self.reset()
+
+    def _known_listeners(self) -> dict[int, Any]:
+        for listener in self._manager.listeners.values():
+            self._listeners.setdefault(listener.id, listener)
+        return self._listeners
 
     # --- pulling --------------------------------------------------------------------
 
-    def pull(self, session_id: int | None) -> list[Record]:
-        """Records added since the last pull, oldest first (merged by time across sessions)."""
+    def pull(self, session_id: int | None, listener_id: int | None = None) -> list[Record]:
+        """Records added since the last pull, oldest first (merged by time across stores).
+
+        `listener_id` set: that listener's sessions and notes. Else `session_id`
+        set: that session. Else everything."""
         history = self._manager.history
-        if session_id is None:
-            sessions = list(history.values())
+        stores: list[tuple[Any, Any]] = []
+        if listener_id is not None:
+            stores = [(s.id, s.store) for s in history.values() if s.listener_id == listener_id]
+            listener = self._known_listeners().get(listener_id)
+            if listener is not None:
+                stores.append((("L", listener_id), listener.notes))
+        elif session_id is None:
+            stores = [(s.id, s.store) for s in history.values()]
+            stores += [(("L", lid), lst.notes) for lid, lst in self._known_listeners().items()]
         else:
             session = history.get(session_id)
-            sessions = [session] if session is not None else []
+            stores = [(session.id, session.store)] if session is not None else []
         batches: list[list[Record]] = []
         cursors = self._cursors
-        for session in sessions:
-            store = session.store
-            cursor = cursors.get(session.id, 0)
+        for key, store in stores:
+            cursor = cursors.get(key, 0)
             end = store.next_seq
             if end == cursor:
                 continue
-            cursors[session.id] = end
+            cursors[key] = end
             batch = list(store.since(max(cursor, store.first_seq, end - SYNC_RECORD_BUDGET)))
             if batch:
                 batches.append(batch)
-        if len(cursors) > len(history) + 1024:
+        if len(cursors) > len(history) + len(self._listeners) + 1024:
             # The engine forgets old ended sessions; forget their cursors too.
-            self._cursors = {k: v for k, v in cursors.items() if k in history}
+            self._cursors = {k: v for k, v in cursors.items() if k in history or isinstance(k, tuple)}
             self._expected = {k: v for k, v in self._expected.items() if k[0] in history}
         if not batches:
             return []

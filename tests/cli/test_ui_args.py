@@ -70,3 +70,14 @@ def test_bad_ui_flags_are_one_line_and_exit_2(args):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tcpbench: --")
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_utc_flag_reaches_the_app(monkeypatch):
+    import tcpbench.app as app_module
+    from tcpbench.cli import main
+
+    seen = {}
+    monkeypatch.setattr(app_module, "run_app", lambda **kwargs: seen.update(kwargs) or 0)
+    assert main(["--utc", "--listen", "echo:0"]) == 0
+    assert seen == {"listen": ["echo:0"], "connect": [], "utc": True}
+    assert main([]) == 0 and seen["utc"] is False

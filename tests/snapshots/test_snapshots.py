@@ -24,7 +24,7 @@ def masked(address: tuple[str, int]) -> str:
 
 
 def make_app() -> TcpBenchApp:
-    app = TcpBenchApp(clock=lambda: FIXED_CLOCK,
+    app = TcpBenchApp(clock=lambda: FIXED_CLOCK, utc=True,
                       address_formatter=masked, cursor_blink=False)
     app.animation_level = "none"
     return app
@@ -111,3 +111,33 @@ def test_new_listener_dialog(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(), terminal_size=(100, 40), run_before=run_before)
+
+
+def test_listener_view(snap_compare):
+    """A chat listener selected: its two connections' bytes, joins and the operator's line,
+    merged by time and tagged with their connection (timestamps hidden: wall-clock readings)."""
+
+    async def run_before(pilot) -> None:
+        from tcpbench.engine.registry import build_service
+        from tcpbench.widgets.bytelog import ByteLogView
+
+        app = pilot.app
+        listener = await app.manager.start_listener(build_service("chat"), "127.0.0.1", 0)
+        await _until(pilot, lambda: app.screen.query_one("#listeners").row_count == 1)
+        first = await app.manager.open_session("127.0.0.1", listener.port)
+        await _until(pilot, lambda: len(listener.sessions) == 1 and first.bytes_in > 0)
+        second = await app.manager.open_session("127.0.0.1", listener.port)
+        await _until(pilot, lambda: len(listener.sessions) == 2 and second.bytes_in > 0
+                     and b"joined" in b"".join(r.data for r in first.store))
+        first.send(b"hello, room\n")
+        await _until(pilot, lambda: b"hello, room" in b"".join(r.data for r in second.store))
+        second.send(b"hi \x1b[31mthere[/]\n")
+        await _until(pilot, lambda: b"there" in b"".join(r.data for r in first.store))
+        app.manager.operator_input(listener.id, b"operator: welcome both\n")
+        await _until(pilot, lambda: b"operator" in b"".join(r.data for r in second.store))
+        app.screen.query_one("#listeners").focus()
+        await _until(pilot, lambda: app.screen.query_one(ByteLogView).listener_id == listener.id)
+        await pilot.press("t")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 35), run_before=run_before)

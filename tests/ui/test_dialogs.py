@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from textual.widgets import Checkbox, Input, Static
+from textual.widgets import Checkbox, Input, Static, TextArea
 
 from tcpbench.engine.registry import SERVICES
 from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog, network_warning
@@ -102,10 +102,10 @@ async def test_options_come_from_the_registry_and_dangerous_needs_opt_in(monkeyp
         await until(pilot, lambda: "not a whole number" in error_text(dialog), what="bad int")
         dialog.query_one("#opt-repeat", Input).value = "3"
         dialog.query_one("#opt-loud", Checkbox).value = True
-        dialog.query_one("#opt-words", Input).value = "a, b,c"
+        dialog.query_one("#opt-words", TextArea).text = "a, b\n\n c\n"  # one value per line
         await submit(pilot, "#port")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="started")
-        assert built == [{"greeting": "hi", "repeat": 3, "loud": True, "words": ["a", "b", "c"]}]
+        assert built == [{"greeting": "hi", "repeat": 3, "loud": True, "words": ["a, b", "c"]}]
 
 
 async def test_refused_connect_is_shown_in_the_dialog():
@@ -127,3 +127,24 @@ async def test_refused_connect_is_shown_in_the_dialog():
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="cancelled")
         assert not app.manager.sessions
+
+
+async def test_a_list_option_value_may_hold_a_comma_http_header_round_trip():
+    app = make_app()
+    async with app.run_test(size=(100, 45)) as pilot:
+        dialog = await fill_listener_dialog(pilot, "http")
+        headers = dialog.query_one("#opt-header", TextArea)
+        headers.focus()
+        await pilot.press(*"Cache-Control: no-cache, no-store", "enter", *"X-Workshop: a, b, c")
+        await pilot.click("#start")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="started")
+        listener = next(iter(app.manager.listeners.values()))
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = await asyncio.wait_for(reader.read(), 5)
+        head = response.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert head[0].startswith(b"HTTP/1.1 200")
+        assert b"Cache-Control: no-cache, no-store" in head, head
+        assert b"X-Workshop: a, b, c" in head, head
+        writer.close()
+        await writer.wait_closed()

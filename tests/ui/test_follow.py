@@ -1,0 +1,181 @@
+"""The byte log follows what is happening: the newest open connection until the person picks one.
+
+Real clients on 127.0.0.1 against the app's own echo listener, driven as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tcpbench.ui_spec import ListenSpec
+from tcpbench.widgets.bytelog import ByteLogView
+from tcpbench.widgets.tables import ConnectionsTable
+from tests.ui.helpers import cell, make_app, until
+
+
+def log_text(app) -> str:
+    log = app.screen.query_one(ByteLogView)
+    return "\n".join(log.row_text(i) for i in range(log.row_count))
+
+
+async def started(pilot):
+    app = pilot.app
+    await until(pilot, lambda: app.manager.listeners, what="--listen started")
+    return next(iter(app.manager.listeners.values()))
+
+
+async def connect(pilot, listener):
+    """A real client; returns (reader, writer, session id) once its row is in the table."""
+    app = pilot.app
+    before = set(app.manager.history)
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    await until(pilot, lambda: set(app.manager.history) - before, what="accepted")
+    (session_id,) = set(app.manager.history) - before
+    table = app.screen.query_one(ConnectionsTable)
+    await until(pilot, lambda: str(session_id) in table.rows, what="row shown")
+    return reader, writer, session_id
+
+
+async def say(reader, writer, line: bytes) -> None:
+    writer.write(line)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.readline(), 5) == line
+
+
+async def leave(pilot, writer, session_id) -> None:
+    writer.close()
+    await writer.wait_closed()
+    await until(pilot, lambda: cell(pilot.app, session_id, "state").startswith("closed"), what="ended shown")
+
+
+def shown(app) -> int | None:
+    return app.screen.query_one(ByteLogView).session_id
+
+
+async def test_the_log_follows_the_newest_connection_after_an_earlier_one_ended():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        # A port check (nc -z): connect and leave at once.
+        _, probe_writer, first = await connect(pilot, listener)
+        await leave(pilot, probe_writer, first)
+        assert shown(app) == first
+        reader, writer, second = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == second, what="log on the second connection")
+        await say(reader, writer, b"typed by the second client\n")
+        await until(pilot, lambda: "typed by the second client" in log_text(app), what="its bytes")
+        table = app.screen.query_one(ConnectionsTable)
+        assert table.selected_key == second
+        assert app.screen.target == ("session", second)
+        assert "following the newest" in app.screen.query_one("#log-pane").border_subtitle
+        await leave(pilot, writer, second)
+
+
+async def test_a_picked_connection_stays_shown_when_new_ones_arrive():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        reader_a, writer_a, a = await connect(pilot, listener)
+        _, writer_b, b = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == b, what="following b")
+        table = app.screen.query_one(ConnectionsTable)
+        table.focus()
+        await pilot.press("up")  # the person picks a, the row above
+        await until(pilot, lambda: shown(app) == a, what="a picked")
+        _, writer_c, c = await connect(pilot, listener)
+        await say(reader_a, writer_a, b"still on a\n")
+        await until(pilot, lambda: "still on a" in log_text(app), what="a's bytes")
+        for _ in range(10):  # several table syncs with c live
+            app.screen.sync()
+            await pilot.pause()
+        assert shown(app) == a and table.selected_key == a
+        assert "picked" in app.screen.query_one("#log-pane").border_subtitle
+        # A click on b's row is a pick too (row 0 is the header).
+        await pilot.click("#connections", offset=(5, 1 + table.get_row_index(str(b))))
+        await until(pilot, lambda: shown(app) == b, what="b clicked")
+        _, writer_d, d = await connect(pilot, listener)
+        for _ in range(10):
+            app.screen.sync()
+            await pilot.pause()
+        assert shown(app) == b and table.selected_key == b
+        # w: follow the newest again.
+        await pilot.press("w")
+        await until(pilot, lambda: shown(app) == d, what="following again")
+        for writer in (writer_a, writer_b, writer_c, writer_d):
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_a_workshop_of_five_students_one_after_another_needs_no_key():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        for student in range(1, 6):
+            reader, writer, session_id = await connect(pilot, listener)
+            await until(pilot, lambda: shown(app) == session_id, what=f"student {student} shown")
+            line = f"hello from student {student}\n".encode()
+            await say(reader, writer, line)
+            await until(pilot, lambda: f"hello from student {student}" in log_text(app),
+                        what=f"student {student}'s line on screen")
+            assert f"student {student - 1}" not in log_text(app) or student == 1
+            await leave(pilot, writer, session_id)
+            assert shown(app) == session_id  # the ended one stays until the next arrives
+
+
+async def test_the_log_says_when_the_picked_connection_is_no_longer_listed(monkeypatch):
+    from tcpbench.widgets import tables
+
+    monkeypatch.setattr(tables, "MAX_ENDED_ROWS", 3)  # 3 ended rows instead of 200: a bounded test
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        reader, writer, picked = await connect(pilot, listener)
+        await say(reader, writer, b"the picked one\n")
+        table = app.screen.query_one(ConnectionsTable)
+        table.focus()
+        await pilot.press("enter")  # an explicit pick
+        await leave(pilot, writer, picked)
+        pane = app.screen.query_one("#log-pane")
+        for _ in range(4):
+            _, other, session_id = await connect(pilot, listener)
+            await leave(pilot, other, session_id)
+        await until(pilot, lambda: str(picked) not in table.rows, what="row dropped")
+        await until(pilot, lambda: f"connection #{picked} is no longer listed" in pane.border_title,
+                    what="the log says so")
+        assert "only the newest 3 ended connections are kept" in pane.border_title
+        assert shown(app) == picked and "the picked one" in log_text(app)
+        # Following again shows a listed connection, and the title is plain again.
+        await pilot.press("w")
+        await until(pilot, lambda: pane.border_title == "Byte log", what="title back")
+        assert str(shown(app)) in table.rows
+
+
+async def test_timestamps_are_local_time_by_default_and_u_switches_to_utc(monkeypatch):
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30 all year: local and UTC always differ
+    time_module.tzset()
+    try:
+        fixed = 1_700_000_000.0  # 22:13:20 UTC, 03:43:20 in Kolkata
+        app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)], clock=lambda: fixed)
+        async with app.run_test(size=(120, 35)) as pilot:
+            listener = await started(pilot)
+            reader, writer, _ = await connect(pilot, listener)
+            await say(reader, writer, b"what time is it\n")
+            await until(pilot, lambda: "what time is it" in log_text(app), what="bytes shown")
+            log = app.screen.query_one(ByteLogView)
+            pane = app.screen.query_one("#log-pane")
+            # The view's clock is fixed at start-up: every row is within seconds of it.
+            assert log.row_text(0).startswith("03:43:"), log.row_text(0)
+            await until(pilot, lambda: "local time" in pane.border_subtitle, what="status local")
+            await pilot.press("u")
+            assert log.utc and log.row_text(0).startswith("22:13:")
+            await until(pilot, lambda: "UTC" in pane.border_subtitle, what="status UTC")
+            writer.close()
+            await writer.wait_closed()
+        app = make_app(utc=True)
+        async with app.run_test(size=(120, 35)):
+            assert app.screen.query_one(ByteLogView).utc
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
