@@ -35,8 +35,10 @@ SYNC_HZ = 30
 TABLE_EVERY = 8
 """Tables and header redraw every 8th tick (~4 Hz): rates and ages need no more."""
 RESET_NOTICE_SECONDS = 2.0
-WIDE = 140
-"""At this width and more the two tables sit side by side."""
+WIDE = 180
+"""At this width and more the two tables sit side by side: from here the connections
+table (3/5 of the width) still shows every column up to `local`; below it each table
+gets the whole width, which at 160 columns shows every column of both."""
 
 
 @runtime_checkable
