@@ -159,3 +159,50 @@ async def test_a_long_address_is_shortened_in_the_middle_and_grows_back_with_wid
         check_table(app, table, CONNECTION_KEYS, CONNECTION_LABELS)
         assert long_peer in table_lines(app, table)[1]
         writer.close()
+
+
+@pytest.mark.parametrize("size, per_row", [((80, 24), 8), ((200, 50), 16)])
+async def test_hex_rows_fit_the_log_width(size, per_row):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        from tcpbench.widgets.bytelog import ByteLogView
+
+        listener = await app.manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        payload = bytes(range(256)) * 2  # enough rows for the log's scrollbar to show
+        writer.write(payload)
+        await writer.drain()
+        await reader.readexactly(len(payload))
+        table = app.screen.query_one(ConnectionsTable)
+        await until(pilot, lambda: table.value(1, "in") == "512", what="bytes counted")
+        table.focus()
+        await pilot.press("h")
+        log = app.screen.query_one(ByteLogView)
+        await until(pilot, lambda: log.mode == "hex" and log.row_count > 2 * len(payload) // 16,
+                    what="hex rows")
+        await pilot.pause(0.3)
+        assert log.hex_width == per_row
+        region = log.scrollable_content_region  # without the scrollbar
+        lines = screen_lines(app)
+        rows = [lines[y][region.x:region.right] for y in range(region.y, region.bottom)]
+        hex_rows = [row for row in rows if "|" in row]
+        assert len(hex_rows) >= 3
+        for row in hex_rows:
+            # The whole row (offset, every hex byte, the ASCII column and its closing bar) is visible.
+            body = row.rstrip()
+            assert body.endswith("|"), row
+            _offset, hex_part, ascii_part = _split_hex(body)
+            assert len(hex_part.split()) == per_row, row
+            assert len(ascii_part) == per_row, row
+        writer.close()
+        await writer.wait_closed()
+
+
+def _split_hex(body: str) -> tuple[str, str, str]:
+    """`... 000000a0  a0 a1 ...  |....|` -> (offset, hex bytes, ascii)."""
+    start = body.index("|")
+    ascii_part = body[start + 1:-1]
+    before = body[:start].rstrip()
+    marker = before.index("  ", before.index("< ") if "< " in before else before.index("> "))
+    offset = before[:marker].split()[-1]
+    return offset, before[marker:].strip(), ascii_part
