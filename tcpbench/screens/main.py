@@ -150,7 +150,7 @@ class MainScreen(Screen[None]):
             self.query_one(ListenersTable).sync(app.manager, app.address_formatter)
             opened, self._opened = self._opened, []
             self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
-            self.query_one(TotalsHeader).sync(app.manager)
+            self.query_one(TotalsHeader).sync(app.manager, app.clock())
             self._update_target()
         self._update_log_status(log)
 
@@ -345,6 +345,18 @@ class MainScreen(Screen[None]):
     def action_abort(self) -> None:
         if (session := self._session()) is not None:
             session.abort()
+
+    @on(DataTable.RowSelected, "#connections")
+    def _session_chosen(self) -> None:
+        self.action_details()
+
+    def action_details(self) -> None:
+        from tcpbench.screens.detail import ConnectionDetail
+
+        if (session := self._session()) is not None:
+            app = self.bench
+            self.app.push_screen(ConnectionDetail(app.manager, session.id, self.query_one(ConnectionsTable),
+                                                  clock=app.clock, address=app.address_formatter))
 
     def action_toggle_hex(self) -> None:
         log = self.query_one(ByteLogView)
