@@ -75,7 +75,7 @@ class ConnectionDetail(ModalScreen[None]):
         height: 1;
     }
     ConnectionDetail .detail-label {
-        width: 13;
+        width: 14;
         color: $text-muted;
     }
     ConnectionDetail .detail-value {

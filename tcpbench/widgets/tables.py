@@ -124,7 +124,11 @@ class _SyncedTable(DataTable):
         self._fit_width = self.size.width
         if self._fit_width <= 0:
             return
-        self._apply(plan_columns(self.COLUMNS, self._available(), 2 * self.cell_padding, self._widest))
+        widest = dict(self._widest)
+        for column in self.COLUMNS:
+            if column.key == self.SPARK_COLUMN:
+                widest[column.key] = column.max_width or column.width  # a sparkline takes what is left
+        self._apply(plan_columns(self.COLUMNS, self._available(), 2 * self.cell_padding, widest))
 
     def _apply(self, plan: list[tuple[str, int]]) -> None:
         current = list(self._widths.items())

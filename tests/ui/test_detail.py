@@ -81,3 +81,43 @@ async def test_enter_on_a_row_and_the_palette_open_the_detail_view():
         assert "Connection details" in titles
         writer.close()
         await writer.wait_closed()
+
+
+async def test_rate_and_sparklines_appear_as_soon_as_bytes_flow():
+    from tcpbench.widgets.header import TotalsHeader
+    from tcpbench.widgets.throughput import BLOCKS
+
+    app = make_app()
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await app.manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        table = app.screen.query_one(ConnectionsTable)
+        await until(pilot, lambda: table.row_count == 1, what="row")
+        assert "spark" in table.visible_columns
+
+        async def flow() -> None:
+            while True:
+                writer.write(b"f" * 2048)
+                await writer.drain()
+                await reader.readexactly(2048)
+                await asyncio.sleep(0.01)
+
+        started = asyncio.get_running_loop().time()
+        flowing = asyncio.create_task(flow())
+        try:
+            def shown() -> bool:
+                rate = table.value(1, "rate")
+                return rate not in ("-", "0/s") and any(ch in BLOCKS for ch in table.get_cell("1", "spark").plain)
+            await until(pilot, shown, timeout=5, what="a rate and a sparkline")
+            elapsed = asyncio.get_running_loop().time() - started
+            # The table syncs about 4 times a second; a figure must not wait for a full second.
+            assert elapsed < 0.8, elapsed
+            header = app.screen.query_one(TotalsHeader)
+            await until(pilot, lambda: any(ch in BLOCKS for ch in str(header.render())), timeout=2,
+                        what="the header's sparkline")
+            assert "rate " in str(header.render()) and "rate -" not in str(header.render())
+        finally:
+            flowing.cancel()
+            await asyncio.gather(flowing, return_exceptions=True)
+        writer.close()
+        await writer.wait_closed()
