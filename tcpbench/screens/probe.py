@@ -20,6 +20,8 @@ column (rows are as tall as their longest cell); a word longer than its column
 
 from __future__ import annotations
 
+import ipaddress
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -49,6 +51,14 @@ OUTCOME_STYLES = {
 COLUMNS = (("Address", "address"), ("Port", "port"), ("Outcome", "outcome"), ("ms", "ms"),
            ("Banner", "banner"), ("Explanation", "explanation"))
 NARROWEST_EXPLANATION = 16
+
+
+def address_width(host: str) -> int:
+    """Cells the address column needs for HOST: an address literal's own length, else an IPv4's."""
+    try:
+        return len(str(ipaddress.ip_address(host.strip().strip("[]"))))
+    except ValueError:
+        return 15
 
 
 class ProbeScreen(ModalScreen[None]):
@@ -135,8 +145,8 @@ class ProbeScreen(ModalScreen[None]):
                                tooltip="After connecting, show what the service says first")
             with Horizontal(classes="probe-row"):
                 yield Label("send", classes="probe-label")
-                yield Input("", placeholder="text sent + CRLF after the banner (\\r \\n \\t \\xNN); "
-                            "implies read banner", id="probe-send", compact=True,
+                yield Input("", placeholder="text + CRLF, sent after the banner (\\r \\n \\xNN)",
+                            id="probe-send", compact=True,
                             tooltip="Send this after the banner and show the answer, as --send does")
             with Horizontal(classes="probe-row"):
                 yield Static("Enter runs the probe; Escape closes.", id="probe-status", markup=False)
@@ -145,6 +155,7 @@ class ProbeScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._widths: tuple[int, ...] = ()
+        self._address_width = address_width(self.initial_host)
         self._layout()
         self.query_one("#probe-ports" if self.initial_host else "#probe-host", Input).focus()
 
@@ -162,7 +173,8 @@ class ProbeScreen(ModalScreen[None]):
         port, ms = 5, 6
         outcome = 17 if available >= 90 else 11  # "name not resolved" whole, or wrapped
         rest = max(0, available - port - ms - outcome)
-        address = max(15, min(39, rest // 4))
+        # An address literal is as wide as it is; a name may resolve to any IPv4 address.
+        address = max(9, min(39, rest // 4, self._address_width))
         banner_width = max(8, rest // 3) if banner else 0
         explanation = max(NARROWEST_EXPLANATION, rest - address - banner_width)
         widths = (address, port, outcome, ms, banner_width, explanation)
@@ -242,6 +254,7 @@ class ProbeScreen(ModalScreen[None]):
         banner = self.query_one("#probe-banner", Checkbox).value or send is not None
         self.query_one("#probe-banner", Checkbox).value = banner
         self.results = []
+        self._address_width = address_width(host)
         self._layout(force=True)
         self._status(f"probing {len(ports)} port{'s' if len(ports) != 1 else ''} on "
                      f"{escape_text(host)} ...")

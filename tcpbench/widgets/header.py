@@ -64,7 +64,7 @@ class TotalsHeader(Static):
         room = self.size.width - 10  # "tcpbench" and its gap
         text = (f"listeners {listeners}   connections open {open_now} / total {total}   "
                 f"in {human_bytes(bytes_in)}   out {human_bytes(bytes_out)}   rate {rate}")
-        if len(text) > room:
+        if len(text) + 1 + SPARK_CELLS[0] > room:  # the sparkline tells more than long labels
             text = (f"listeners {listeners}  open {open_now}/{total}  in {human_bytes(bytes_in)}  "
                     f"out {human_bytes(bytes_out)}  rate {rate}")
         cells = min(SPARK_CELLS[1], room - len(text) - 1)

@@ -244,7 +244,7 @@ class ConnectionsTable(_SyncedTable):
                ColumnSpec("state", "state", 19), ColumnSpec("in", "in", 5),
                ColumnSpec("out", "out", 5), ColumnSpec("age", "age", 7),
                ColumnSpec("rate", "rate", 7), ColumnSpec("origin", "from", 6),
-               ColumnSpec("local", "local", 15, 47), ColumnSpec("spark", "last 60 s", SPARK_MIN, 30))
+               ColumnSpec("local", "local", 15, 47), ColumnSpec("spark", "last 60 s", SPARK_MIN, 60))
     SPARK_COLUMN = "spark"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
