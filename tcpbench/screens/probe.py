@@ -123,6 +123,9 @@ class ProbeScreen(ModalScreen[None]):
         self.initial_ports = str(ports)
         self.results: list[ProbeResult] = []
         """Results of the last run, in table order."""
+        self._widths: tuple[int, ...] = ()
+        self._address_width = address_width(host)
+        self._with_banner = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="probe-dialog", classes="dialog"):
@@ -154,8 +157,6 @@ class ProbeScreen(ModalScreen[None]):
             yield DataTable(id="probe-results", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self._widths: tuple[int, ...] = ()
-        self._address_width = address_width(self.initial_host)
         self._layout()
         self.query_one("#probe-ports" if self.initial_host else "#probe-host", Input).focus()
 

@@ -295,7 +295,7 @@ class ConnectionsTable(_SyncedTable):
             throughput = self.throughput[session.id] = Throughput(min(since, now))
         throughput.sample(now, session.bytes_in, session.bytes_out)
         rate = None if session.is_finished else throughput.rate()
-        spark = tuple(throughput.history()) if "spark" in self._widths else ()
+        spark = throughput.both() if "spark" in self._widths else ()
         origin = "client" if session.listener_id is None else f"L{session.listener_id}"
         ended = session.ended_at if session.is_finished else None
         age = (session.ended_at - session.opened_at) if ended is not None else now - first_seen
@@ -318,7 +318,7 @@ class ConnectionsTable(_SyncedTable):
             for session_id, cells in list(self._cells.items()):
                 throughput = self.throughput.get(session_id)
                 if throughput is not None:
-                    self._put(session_id, cells[:-1] + (tuple(throughput.history()),))
+                    self._put(session_id, cells[:-1] + (throughput.both(),))
 
     def _drop(self, key: int) -> None:
         super()._drop(key)

@@ -30,7 +30,8 @@ BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 class Throughput:
     """The recent history of one pair of byte counters (in, out)."""
 
-    __slots__ = ("_samples", "_buckets_in", "_buckets_out", "_second", "_last_in", "_last_out")
+    __slots__ = ("_samples", "_buckets_in", "_buckets_out", "_second", "_last_in", "_last_out",
+                 "_both")
 
     def __init__(self, now: float, bytes_in: int = 0, bytes_out: int = 0) -> None:
         """Start from a baseline: the counters' values at time `now`."""
@@ -40,6 +41,7 @@ class Throughput:
         self._second = int(now)
         self._last_in = bytes_in
         self._last_out = bytes_out
+        self._both: tuple[int, ...] | None = None
 
     def sample(self, now: float, bytes_in: int, bytes_out: int) -> None:
         """Record the counters at `now` (O(1) amortised; a clock that goes back is ignored)."""
@@ -53,6 +55,9 @@ class Throughput:
                 self._buckets_in.append(0)
                 self._buckets_out.append(0)
             self._second = second
+            self._both = None
+        if bytes_in != self._last_in or bytes_out != self._last_out:
+            self._both = None
         self._buckets_in[-1] += bytes_in - self._last_in
         self._buckets_out[-1] += bytes_out - self._last_out
         self._last_in, self._last_out = bytes_in, bytes_out
@@ -83,7 +88,14 @@ class Throughput:
             return list(self._buckets_in)
         if direction == "out":
             return list(self._buckets_out)
-        return [a + b for a, b in zip(self._buckets_in, self._buckets_out)]
+        return list(self.both())
+
+    def both(self) -> tuple[int, ...]:
+        """`history("both")` as a tuple, rebuilt only when a bucket changed (at most once a
+        second for an idle connection), so a table sync costs O(1) per quiet row."""
+        if self._both is None:
+            self._both = tuple(a + b for a, b in zip(self._buckets_in, self._buckets_out))
+        return self._both
 
 
 def sparkline(values: list[int], width: int) -> str:

@@ -57,3 +57,16 @@ def test_history_buckets_by_second_and_sparkline_draws_the_newest_at_the_right()
     assert len(sparkline(history, 8)) == 8 and sparkline(history, 8)[-1] == BLOCKS[-1]
     meter.sample(1000.0, 100, 400)  # a long silence empties the window
     assert meter.history() == [0] * 60
+
+
+def test_both_is_cached_until_a_bucket_changes():
+    meter = Throughput(0.0)
+    meter.sample(0.2, 10, 0)
+    first = meter.both()
+    meter.sample(0.4, 10, 0)
+    assert meter.both() is first  # nothing moved: the same tuple, no rebuild
+    meter.sample(0.6, 15, 0)
+    assert meter.both() is not first and meter.both()[-1] == 15
+    before = meter.both()
+    meter.sample(1.1, 15, 0)  # a new second shifts the window
+    assert meter.both() is not before and meter.both()[-2:] == (15, 0)
