@@ -63,10 +63,11 @@ def text_lines(data: bytes, *, max_line: int = 4096) -> list[str]:
     return out
 
 
-def hexdump_row(offset: int, row: bytes) -> str:
-    """`offset  hex bytes  |ascii|`: 77 characters for a full 16-byte row."""
-    return (f"{offset:08x}  {row.hex(' '):<47}  "
-            f"|{row.translate(_HEX_ASCII).decode('ascii'):<16}|")
+def hexdump_row(offset: int, row: bytes, width: int = 16) -> str:
+    """`offset  hex bytes  |ascii|` for rows of `width` bytes: `4 * width + 13` characters
+    (77 for 16 bytes, 45 for 8, 29 for 4), a short last row padded to the same length."""
+    return (f"{offset:08x}  {row.hex(' '):<{3 * width - 1}}  "
+            f"|{row.translate(_HEX_ASCII).decode('ascii'):<{width}}|")
 
 
 def _encode(text: str) -> bytes:

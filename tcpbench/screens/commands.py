@@ -29,6 +29,9 @@ COMMANDS = (
             "Send FIN on the selected connection: we stop sending but keep reading"),
     Command("A", "abort", "RST", "Abort (RST)",
             "Abort the selected connection at once with RST; the peer sees 'connection reset'"),
+    Command("d", "details", "Details", "Connection details",
+            "Every field of the selected connection (also Enter): addresses, bytes and rates "
+            "each way, 60 s sparklines, who closed first, how it ended", False),
     Command("h", "toggle_hex", "Hex", "Toggle hex / text",
             "Show the byte log as a hexdump or as escaped text lines"),
     Command("t", "toggle_timestamps", "Times", "Toggle timestamps",

@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.widgets import Footer, Input
+from textual.widgets import DataTable, Footer, Input
 
 from tcpbench.engine import events as ev
 from tcpbench.screens.commands import COMMANDS
@@ -37,8 +37,10 @@ SYNC_HZ = 30
 TABLE_EVERY = 8
 """Tables and header redraw every 8th tick (~4 Hz): rates and ages need no more."""
 RESET_NOTICE_SECONDS = 2.0
-WIDE = 140
-"""At this width and more the two tables sit side by side."""
+WIDE = 180
+"""At this width and more the two tables sit side by side: from here the connections
+table (3/5 of the width) still shows every column up to `local`; below it each table
+gets the whole width, which at 160 columns shows every column of both."""
 
 
 @runtime_checkable
@@ -151,7 +153,7 @@ class MainScreen(LogSelectionScreen):
             self.query_one(ListenersTable).sync(app.manager, app.address_formatter)
             opened, self._opened = self._opened, []
             self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
-            self.query_one(TotalsHeader).sync(app.manager)
+            self.query_one(TotalsHeader).sync(app.manager, app.clock())
             self._follow()
             self._update_target()
         self._update_log_status(log)
@@ -298,6 +300,18 @@ class MainScreen(LogSelectionScreen):
     def action_abort(self) -> None:
         if (session := self._session()) is not None:
             session.abort()
+
+    @on(DataTable.RowSelected, "#connections")
+    def _session_chosen(self) -> None:
+        self.action_details()
+
+    def action_details(self) -> None:
+        from tcpbench.screens.detail import ConnectionDetail
+
+        if (session := self._session()) is not None:
+            app = self.bench
+            self.app.push_screen(ConnectionDetail(app.manager, session.id, self.query_one(ConnectionsTable),
+                                                  clock=app.clock, address=app.address_formatter))
 
     def action_toggle_hex(self) -> None:
         log = self.query_one(ByteLogView)

@@ -38,10 +38,9 @@ from textual.strip import Strip
 from tcpbench.engine.bytestore import EVENT
 from tcpbench.engine.manager import SessionManager
 from tcpbench.widgets import bytelog_index
-from tcpbench.widgets.bytelog_format import GAP, HEX, TEXT, Row, prefix_width, row_body, row_parts
+from tcpbench.widgets.bytelog_format import (GAP, HEX, TEXT, Row, fit_hex_width, hex_row_length,
+                                              prefix_width, row_body, row_parts)
 from tcpbench.widgets.bytelog_index import RowIndex
-
-HEX_BODY = 77
 
 
 class ByteLogView(ScrollView, can_focus=True):
@@ -90,7 +89,7 @@ class ByteLogView(ScrollView, can_focus=True):
     """A listener whose view is shown (its sessions and its own notes, merged by time,
     each row tagged with its connection); it takes precedence over `session_id`."""
     mode: reactive[str] = reactive(TEXT, init=False)
-    """`text` (one row per line, escaped) or `hex` (16 bytes per row)."""
+    """`text` (one row per line, escaped) or `hex` (16, 8 or 4 bytes per row: as many as fit)."""
     show_timestamps: reactive[bool] = reactive(True, init=False)
     """Prefix each row with its time (HH:MM:SS.mmm)."""
     utc: reactive[bool] = reactive(False, init=False)
@@ -176,6 +175,7 @@ class ByteLogView(ScrollView, can_focus=True):
             return
         self.set_reactive(ByteLogView.session_id, session_id)
         self.set_reactive(ByteLogView.listener_id, listener_id)
+        self._fit_hex()  # the session column comes and goes with them
         self._rebuild()
 
     def clear(self) -> None:
@@ -209,7 +209,7 @@ class ByteLogView(ScrollView, can_focus=True):
         step = 1 if forward else -1
         for k in range(1, count + 1):
             index = (here + step * k) % count
-            body = row_body(self._index.row(index), self.mode).lower()
+            body = row_body(self._index.row(index), self.mode, self._index.hex_width).lower()
             column = body.find(needle)
             if column != -1:
                 self._show_match(index, column, len(text))
@@ -219,7 +219,7 @@ class ByteLogView(ScrollView, can_focus=True):
     def _append(self, new_rows: list[Row]) -> None:
         index = self._index
         trimmed = index.append(new_rows)
-        body = HEX_BODY if self.mode == HEX else index.widest
+        body = hex_row_length(index.hex_width) if self.mode == HEX else index.widest
         self._max_width = max(self._max_width, self._prefix_width() + body)
         if self._match is not None and self._match[0] < index.base:
             self._match = None
@@ -245,6 +245,28 @@ class ByteLogView(ScrollView, can_focus=True):
     def _prefix_width(self) -> int:
         return prefix_width(self.show_timestamps, self.tagged)
 
+    @property
+    def hex_width(self) -> int:
+        """Bytes per hex row now: 16, 8 or 4, the most whose rows fit beside the scrollbar."""
+        return self._index.hex_width
+
+    def _fit_hex(self) -> bool:
+        """Pick the hex row width for the view's width; True when it changed."""
+        # The scrollbar's width is reserved even while it is hidden: a log that grows
+        # must not push the end of its rows behind it.
+        available = self.content_region.width - self.styles.scrollbar_size_vertical
+        if available <= 0:
+            return False
+        width = fit_hex_width(available, self._prefix_width())
+        if width == self._index.hex_width:
+            return False
+        self._index.hex_width = width
+        return True
+
+    def on_resize(self) -> None:
+        if self._fit_hex() and self.mode == HEX:
+            self._rebuild()
+
     def _grow_width(self) -> None:
         self._width_pending = False
         self._update_virtual_size()
@@ -256,7 +278,8 @@ class ByteLogView(ScrollView, can_focus=True):
 
     def _parts(self, row: Row) -> list[tuple[str, str]]:
         return row_parts(row, self.mode, timestamps=self.show_timestamps,
-                         show_session=self.tagged, wall_offset=self._wall_offset, utc=self.utc)
+                         show_session=self.tagged, wall_offset=self._wall_offset, utc=self.utc,
+                         hex_width=self._index.hex_width)
 
     def _style(self, role: str) -> Style:
         style = self._styles.get(role)
@@ -340,9 +363,11 @@ class ByteLogView(ScrollView, can_focus=True):
         self.refresh()
 
     def watch_session_id(self) -> None:
+        self._fit_hex()  # the session column comes and goes with it
         self._rebuild()
 
     def watch_listener_id(self) -> None:
+        self._fit_hex()  # the session column comes and goes with it
         self._rebuild()
 
     def watch_utc(self) -> None:
@@ -350,9 +375,13 @@ class ByteLogView(ScrollView, can_focus=True):
         self.refresh()
 
     def watch_mode(self) -> None:
+        self._fit_hex()
         self._rebuild()
 
     def watch_show_timestamps(self, show: bool) -> None:
+        if self._fit_hex() and self.mode == HEX:
+            self._rebuild()
+            return
         self._cache.clear()
         self._max_width += 13 if show else -13
         self._update_virtual_size()

@@ -30,6 +30,21 @@ MAX_LINE = 4096
 """Raw bytes per text row at most: a 1 MiB line without LF must not become one 4 MiB strip."""
 
 HEX_WIDTH = 16
+HEX_WIDTHS = (16, 8, 4)
+"""Bytes per hex row the byte log picks from, widest first, so a row fits the view."""
+
+
+def hex_row_length(width: int) -> int:
+    """Characters of a hex row body of `width` bytes (see `safetext.hexdump_row`)."""
+    return 4 * width + 13
+
+
+def fit_hex_width(available: int, prefix: int) -> int:
+    """The widest of `HEX_WIDTHS` whose rows (after a `prefix`) fit `available` cells."""
+    for width in HEX_WIDTHS:
+        if prefix + hex_row_length(width) <= available:
+            return width
+    return HEX_WIDTHS[-1]
 
 GAP = "gap"
 TEXT = "text"
@@ -41,7 +56,7 @@ MARKERS = {"rx": "<", "tx": ">", EVENT: "*", GAP: "~"}
 """`<` received from the peer, `>` sent by us, `*` a lifecycle event, `~` a gap."""
 
 
-def record_rows(record: Record, mode: str, start: int = 0) -> list[Row]:
+def record_rows(record: Record, mode: str, start: int = 0, hex_width: int = HEX_WIDTH) -> list[Row]:
     """The rows of one store record, from byte `start` of its data.
 
     Text mode splits on LF (the LF stays with its line, shown as `\\n`) and cuts
@@ -61,8 +76,8 @@ def record_rows(record: Record, mode: str, start: int = 0) -> list[Row]:
     rows: list[Row] = []
     append = rows.append
     if mode == HEX:
-        for i in range(start, size, HEX_WIDTH):
-            append((kind, at, session, base + i, data[i:i + HEX_WIDTH]))
+        for i in range(start, size, hex_width):
+            append((kind, at, session, base + i, data[i:i + hex_width]))
         return rows
     find = data.find
     i = start
@@ -74,7 +89,8 @@ def record_rows(record: Record, mode: str, start: int = 0) -> list[Row]:
     return rows
 
 
-def continue_row(prev: Row, record: Record, mode: str) -> tuple[Row, int] | None:
+def continue_row(prev: Row, record: Record, mode: str,
+                 hex_width: int = HEX_WIDTH) -> tuple[Row, int] | None:
     """Complete `prev` with the start of `record` when the record continues it.
 
     TCP has no message boundaries: one line often arrives in two reads. When
@@ -90,7 +106,7 @@ def continue_row(prev: Row, record: Record, mode: str) -> tuple[Row, int] | None
         return None
     data = record.data
     if mode == HEX:
-        room = HEX_WIDTH - len(payload)
+        room = hex_width - len(payload)
         if room <= 0:
             return None
         take = min(room, len(data))
@@ -128,7 +144,7 @@ def row_tag(row: Row) -> str:
     return f"L{listener}" if listener is not None else "-"
 
 
-def row_body(row: Row, mode: str) -> str:
+def row_body(row: Row, mode: str, hex_width: int = HEX_WIDTH) -> str:
     """The printable-ASCII body of a row (no prefix)."""
     kind, _at, _session, offset, payload = row
     if kind == EVENT:
@@ -136,7 +152,7 @@ def row_body(row: Row, mode: str) -> str:
     if kind == GAP:
         return payload
     if mode == HEX:
-        return hexdump_row(offset, payload)
+        return hexdump_row(offset, payload, hex_width)
     return escape_bytes(payload)
 
 
@@ -151,7 +167,8 @@ def event_text(event: Any) -> str:
 
 
 def row_parts(row: Row, mode: str, *, timestamps: bool, show_session: bool,
-              wall_offset: float, utc: bool = True) -> list[tuple[str, str]]:
+              wall_offset: float, utc: bool = True,
+              hex_width: int = HEX_WIDTH) -> list[tuple[str, str]]:
     """The row as `(text, role)` parts; roles name the widget's component classes.
 
     Roles: `timestamp`, `session`, and the row kind (`rx`, `tx`, `ev`, `gap`).
@@ -162,7 +179,7 @@ def row_parts(row: Row, mode: str, *, timestamps: bool, show_session: bool,
         parts.append((format_clock(at + wall_offset, utc) + " ", "timestamp"))
     if show_session:
         parts.append((f"{row_tag(row):<5} ", "session"))
-    parts.append((MARKERS[kind] + " " + row_body(row, mode), kind))
+    parts.append((MARKERS[kind] + " " + row_body(row, mode, hex_width), kind))
     return parts
 
 

@@ -33,7 +33,7 @@ SYNC_RECORD_BUDGET = 20_000
 """Records looked at per session per sync: a store of tiny records must not stall the UI."""
 
 
-def _tail_start(record: Record, mode: str, need: int) -> int:
+def _tail_start(record: Record, mode: str, need: int, hex_width: int = HEX_WIDTH) -> int:
     """Where the last `need` rows of a big record begin (0 when it has no more rows
     than that): under a firehose, rows that the budget would discard are never built."""
     data = record.data
@@ -41,8 +41,8 @@ def _tail_start(record: Record, mode: str, need: int) -> int:
         return 0
     size = len(data)
     if mode == HEX:
-        start = size - need * HEX_WIDTH
-        return (start + HEX_WIDTH - 1) // HEX_WIDTH * HEX_WIDTH if start > 0 else 0
+        start = size - need * hex_width
+        return (start + hex_width - 1) // hex_width * hex_width if start > 0 else 0
     if data.count(b"\n") < need:
         return 0
     position = size
@@ -64,6 +64,8 @@ class RowIndex:
         self._floor_expected: dict[tuple[int, str], int] = {}
         self._listeners: dict[int, Any] = {}
         """Listeners seen running, so a stopped listener's notes stay viewable."""
+        self.hex_width = HEX_WIDTH
+        """Bytes per hex row; the view sets it to fit its width (and re-indexes)."""
         self.reset()
 
     def reset(self) -> None:
@@ -152,8 +154,8 @@ class RowIndex:
         chunks: list[tuple[Record, list[Row], bool]] = []
         total = 0
         for record in reversed(records):
-            start = _tail_start(record, mode, budget - total)
-            rows = record_rows(record, mode, start)
+            start = _tail_start(record, mode, budget - total, self.hex_width)
+            rows = record_rows(record, mode, start, self.hex_width)
             if not rows:
                 continue
             if start:
@@ -191,20 +193,20 @@ class RowIndex:
 
     def _continue_previous(self, out: list[Row], record: Record, mode: str, rows: list[Row]) -> list[Row]:
         if out:
-            merged = continue_row(out[-1], record, mode)
+            merged = continue_row(out[-1], record, mode, self.hex_width)
             if merged is None:
                 return rows
             out[-1] = merged[0]
         else:
             if len(self) == 0:
                 return rows
-            merged = continue_row(self.rows[-1], record, mode)
+            merged = continue_row(self.rows[-1], record, mode, self.hex_width)
             if merged is None:
                 return rows
             self.rows[-1] = merged[0]
             self.row_bytes += merged[1]
             self.tail_changed = True
-        return record_rows(record, mode, merged[1])
+        return record_rows(record, mode, merged[1], self.hex_width)
 
     # --- bounds --------------------------------------------------------------------------
 

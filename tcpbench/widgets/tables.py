@@ -2,9 +2,19 @@
 
 Both are DataTables redrawn from the engine's state on the app's timer: rows
 are added for new listeners/sessions and only cells whose text changed are
-updated (`update_width=False`, the columns have fixed widths), so a busy
+updated (`update_width=False`, the columns have planned widths), so a busy
 session costs a few cell updates per table sync, never one per chunk.
 Cells are `Content` objects: DataTable parses plain strings as markup.
+
+Responsive (`tcpbench.widgets.columns`): the columns are in priority order,
+and only those that fit the table's width are shown, the least important
+folding away first; nothing is cut at the end, and a narrow address is
+shortened in the middle. Every field stays reachable in the connection's
+detail view (`tcpbench.screens.detail`). Priorities:
+
+- connections: `#`, peer, state, in, out, age, rate, from, local, 60 s sparkline
+  (at 80 columns everything up to the rate shows);
+- listeners: `#`, service, address, state, conns, in, out.
 
 Rows leave in batches (`_drop_many`): `DataTable.remove_row` renumbers every
 row, so a storm of 3,000 short connections cost 4.4 s of row removals (O(rows)
@@ -15,10 +25,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.content import Content
 from textual.widgets import DataTable
 from textual.widgets._data_table import CellKey
+
+from tcpbench.widgets.columns import ColumnSpec, plan_columns, shorten_middle
+from tcpbench.widgets.throughput import Throughput, sparkline
 
 if TYPE_CHECKING:
     from tcpbench.engine.manager import Listener, SessionManager
@@ -75,22 +89,86 @@ def state_text(session: Session) -> str:
 
 
 class _SyncedTable(DataTable):
-    """A DataTable whose rows mirror engine objects, updated cell by cell."""
+    """A DataTable whose rows mirror engine objects, updated cell by cell, columns fitted to its width."""
 
     DEFAULT_CSS = """
-    _SyncedTable { height: 1fr; }
+    _SyncedTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
     """
 
-    COLUMNS: tuple[tuple[str, str, int], ...] = ()
-    """(key, label, width) of every column."""
+    COLUMNS: tuple[ColumnSpec, ...] = ()
+    """Every column, most important first (also the display order)."""
+    SPARK_COLUMN = ""
+    """The key of a column whose value is a history (a tuple of ints) drawn as a sparkline."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
-        self._cells: dict[int, tuple[str, ...]] = {}
+        self._cells: dict[int, tuple] = {}
+        self._index = {column.key: i for i, column in enumerate(self.COLUMNS)}
+        self._widths: dict[str, int] = {}
+        """The columns shown now and their widths, in display order."""
+        self._widest: dict[str, int] = {}
+        self._fit_width = 0
+        self._replan = False
 
     def on_mount(self) -> None:
-        for key, label, width in self.COLUMNS:
-            self.add_column(label, width=width, key=key)
+        # Every column at its minimum until the first resize says how wide the table is.
+        self._apply(plan_columns(self.COLUMNS, 10_000, 0))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    @property
+    def visible_columns(self) -> dict[str, int]:
+        """The keys of the columns shown and their widths (padding excluded), in display order."""
+        return dict(self._widths)
+
+    def _available(self) -> int:
+        # The vertical scrollbar is reserved even while hidden, so a growing table never
+        # pushes its last column out of view.
+        return self.size.width - self.styles.scrollbar_size_vertical
+
+    def _fit(self) -> None:
+        self._replan = False
+        self._fit_width = self.size.width
+        if self._fit_width <= 0:
+            return
+        widest = dict(self._widest)
+        for column in self.COLUMNS:
+            if column.key == self.SPARK_COLUMN:
+                widest[column.key] = column.max_width or column.width  # a sparkline takes what is left
+        self._apply(plan_columns(self.COLUMNS, self._available(), 2 * self.cell_padding, widest))
+
+    def _apply(self, plan: list[tuple[str, int]]) -> None:
+        current = list(self._widths.items())
+        if current == plan:
+            return
+        first = 0
+        while first < min(len(current), len(plan)) and current[first] == plan[first]:
+            first += 1
+        # Only public DataTable API: remove the columns from the first change on, add the new ones.
+        for key, _ in current[first:]:
+            self.remove_column(key)
+        self._widths = dict(plan)
+        labels = {column.key: column.label for column in self.COLUMNS}
+        for key, width in plan[first:]:
+            self.add_column(labels[key], width=width, key=key, default=Content(""))
+            index = self._index[key]
+            for row, cells in self._cells.items():
+                self.update_cell(str(row), key, Content(self._display(key, cells[index], width)),
+                                 update_width=False)
+
+    def _display(self, key: str, value, width: int) -> str:
+        if key == self.SPARK_COLUMN:
+            return sparkline(list(value), width)
+        return shorten_middle(value, width)
+
+    def value(self, key: int, column: str):
+        """The full value of a row's cell (shown or folded away), or None for an unknown row."""
+        cells = self._cells.get(key)
+        return None if cells is None else cells[self._index[column]]
 
     @property
     def selected_key(self) -> int | None:
@@ -103,17 +181,38 @@ class _SyncedTable(DataTable):
             return None
         return int(row_key.value) if row_key.value is not None else None
 
-    def _put(self, key: int, cells: tuple[str, ...]) -> None:
+    def _put(self, key: int, cells: tuple) -> None:
         old = self._cells.get(key)
         if old == cells:
             return
         self._cells[key] = cells
+        widths = self._widths
+        self._note_widths(cells, widths)
         if old is None:
-            self.add_row(*(Content(text) for text in cells), key=str(key))
+            self.add_row(*(Content(self._display(column, cells[self._index[column]], width))
+                           for column, width in widths.items()), key=str(key))
             return
-        for (column, _, _), before, after in zip(self.COLUMNS, old, cells):
-            if before != after:
-                self.update_cell(str(key), column, Content(after), update_width=False)
+        for column, width in widths.items():
+            index = self._index[column]
+            if old[index] != cells[index]:
+                self.update_cell(str(key), column, Content(self._display(column, cells[index], width)),
+                                 update_width=False)
+
+    def _note_widths(self, cells: tuple, widths: dict[str, int]) -> None:
+        # A flexible column grows (on the next sync) when a wider value arrives and there is room.
+        for column in self.COLUMNS:
+            if not column.flexible or column.key == self.SPARK_COLUMN:
+                continue
+            length = len(cells[self._index[column.key]])
+            if length > self._widest.get(column.key, 0):
+                self._widest[column.key] = length
+                shown = widths.get(column.key)
+                if shown is not None and shown < min(length, column.max_width or 0):
+                    self._replan = True
+
+    def _end_sync(self) -> None:
+        if self._replan or self.size.width != self._fit_width:
+            self._fit()
 
     def _drop(self, key: int) -> None:
         self._drop_many([key])
@@ -149,8 +248,10 @@ class _SyncedTable(DataTable):
 class ListenersTable(_SyncedTable):
     """One row per listener this app started, stopped ones included."""
 
-    COLUMNS = (("id", "#", 3), ("service", "service", 7), ("address", "address", 21),
-               ("state", "state", 9), ("conns", "conns", 7), ("in", "in", 7), ("out", "out", 7))
+    COLUMNS = (ColumnSpec("id", "#", 3), ColumnSpec("service", "service", 7),
+               ColumnSpec("address", "address", 15, 47), ColumnSpec("state", "state", 9),
+               ColumnSpec("conns", "conns", 7, 13), ColumnSpec("in", "in", 5),
+               ColumnSpec("out", "out", 5))
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -166,20 +267,29 @@ class ListenersTable(_SyncedTable):
             self._put(listener_id, (
                 str(listener_id), listener.service_name, address(listener.address), listener.state,
                 f"{live}/{listener.accepted}", human_bytes(total_in), human_bytes(total_out)))
+        self._end_sync()
+
+
+SPARK_MIN = 8
+"""Cells of the table's sparkline at least (7.5 s each); it grows with spare width."""
 
 
 class ConnectionsTable(_SyncedTable):
     """One row per session: live ones, and the latest ended ones with how they ended."""
 
-    COLUMNS = (("id", "#", 4), ("peer", "peer", 21), ("state", "state", 19), ("in", "in", 6),
-               ("out", "out", 6), ("rate", "rate", 7), ("age", "age", 6), ("origin", "from", 6),
-               ("local", "local", 21))
-    """Most telling first: at 80 columns everything up to the rate is visible."""
+    COLUMNS = (ColumnSpec("id", "#", 5), ColumnSpec("peer", "peer", 15, 47),
+               ColumnSpec("state", "state", 19), ColumnSpec("in", "in", 5),
+               ColumnSpec("out", "out", 5), ColumnSpec("age", "age", 7),
+               ColumnSpec("rate", "rate", 7), ColumnSpec("origin", "from", 6),
+               ColumnSpec("local", "local", 15, 47), ColumnSpec("spark", "last 60 s", SPARK_MIN, 60))
+    SPARK_COLUMN = "spark"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._seen_at: dict[int, float] = {}
-        self._rate: dict[int, tuple[float, int, float | None]] = {}
+        self.throughput: dict[int, Throughput] = {}
+        """Rates and 60 s history per session shown (the detail view reads them too)."""
+        self._last_sync: float | None = None
         self._ended: list[int] = []
         self._live: dict[int, None] = {}
         """Ids of sessions not yet drawn in a final state, in opening order."""
@@ -215,27 +325,46 @@ class ConnectionsTable(_SyncedTable):
             excess = len(self._ended) - MAX_ENDED_ROWS
             self._drop_many(self._ended[:excess])
             del self._ended[:excess]
+        self._last_sync = now
+        self._end_sync()
 
     def _sync_one(self, session: Session, address: AddressFormatter, now: float) -> None:
         first_seen = self._seen_at.setdefault(session.id, now)
-        total = session.bytes_in + session.bytes_out
-        last_time, last_total, rate = self._rate.get(session.id, (now, total, None))
-        if now - last_time >= 1.0:
-            rate = (total - last_total) / (now - last_time)
-            last_time, last_total = now, total
-        self._rate[session.id] = (last_time, last_total, rate)
-        if session.is_finished:
-            rate = None
+        throughput = self.throughput.get(session.id)
+        if throughput is None:
+            # Not there at the last sync, so it had sent nothing then: the first rate is
+            # measured from there, and shows at once.
+            since = self._last_sync if self._last_sync is not None else now
+            throughput = self.throughput[session.id] = Throughput(min(since, now))
+        throughput.sample(now, session.bytes_in, session.bytes_out)
+        rate = None if session.is_finished else throughput.rate()
+        spark = throughput.both() if "spark" in self._widths else ()
         origin = "client" if session.listener_id is None else f"L{session.listener_id}"
         ended = session.ended_at if session.is_finished else None
         age = (session.ended_at - session.opened_at) if ended is not None else now - first_seen
         self._put(session.id, (
             str(session.id), address(session.peer), state_text(session), human_bytes(session.bytes_in),
-            human_bytes(session.bytes_out), human_rate(rate), human_age(age), origin,
-            address(session.local)))
+            human_bytes(session.bytes_out), human_age(age), human_rate(rate), origin,
+            address(session.local), spark))
+
+    def age(self, session: Session, now: float) -> float:
+        """Seconds the session has been (or was) open, as the table shows it."""
+        if session.is_finished and session.ended_at is not None:
+            return session.ended_at - session.opened_at
+        return now - self._seen_at.get(session.id, now)
+
+    def _fit(self) -> None:
+        had_spark = "spark" in self._widths
+        super()._fit()
+        if not had_spark and "spark" in self._widths:
+            # Histories are not kept in cells while the column is hidden: fill them in now.
+            for session_id, cells in list(self._cells.items()):
+                throughput = self.throughput.get(session_id)
+                if throughput is not None:
+                    self._put(session_id, cells[:-1] + (throughput.both(),))
 
     def _drop_many(self, keys: list[int]) -> None:
         super()._drop_many(keys)
         for key in keys:
             self._seen_at.pop(key, None)
-            self._rate.pop(key, None)
+            self.throughput.pop(key, None)

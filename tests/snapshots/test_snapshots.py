@@ -141,3 +141,18 @@ def test_listener_view(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 35), run_before=run_before)
+
+
+def test_connection_detail(snap_compare):
+    """The detail view of the client session: every field, fixed clock (age 0s, no rate)."""
+
+    async def run_before(pilot) -> None:
+        from tcpbench.screens.detail import ConnectionDetail
+
+        await with_traffic(pilot)
+        pilot.app.screen.query_one("#connections").focus()
+        await pilot.press("d")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, ConnectionDetail))
+        await pilot.pause(0.4)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

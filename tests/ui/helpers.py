@@ -72,7 +72,6 @@ async def connect_via_dialog(pilot: Pilot, address: str) -> ConnectDialog:
 
 
 def cell(app: TcpBenchApp, session_id: int, column: str) -> str:
-    table = app.screen.query_one(ConnectionsTable)
-    if str(session_id) not in table.rows:
-        return ""
-    return table.get_cell(str(session_id), column).plain
+    """The full text of a connection's cell, whether its column is shown at this width or not."""
+    value = app.screen.query_one(ConnectionsTable).value(session_id, column)
+    return "" if value is None else value

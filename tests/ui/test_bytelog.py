@@ -261,7 +261,8 @@ async def test_search_and_clear():
             assert view.row_text(0).endswith("< after clear\\n")
             assert session.bytes_in == sum(len(x) for x in lines) + 12
             await pilot.press("h")  # a rebuild keeps what clear() forgot forgotten
-            await wait_until(lambda: view.row_count == 1)
+            # 12 bytes at 8 per hex row (80 columns): two rows, nothing from before the clear.
+            await wait_until(lambda: view.row_count == 2)
             assert "61 66 74 65 72" in view.row_text(0)
             writer.close()
             await writer.wait_closed()

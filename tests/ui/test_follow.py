@@ -131,9 +131,13 @@ async def test_the_log_says_when_the_picked_connection_is_no_longer_listed(monke
         listener = await started(pilot)
         reader, writer, picked = await connect(pilot, listener)
         await say(reader, writer, b"the picked one\n")
-        table = app.screen.query_one(ConnectionsTable)
+        main = app.screen
+        table = main.query_one(ConnectionsTable)
         table.focus()
-        await pilot.press("enter")  # an explicit pick
+        await pilot.press("enter")  # an explicit pick (and it opens the detail view)
+        await until(pilot, lambda: app.screen is not main, what="the detail view")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is main, what="back on the main screen")
         await leave(pilot, writer, picked)
         pane = app.screen.query_one("#log-pane")
         for _ in range(4):

@@ -62,7 +62,7 @@ async def test_probe_open_and_closed_ports():
                            pilot, what="probe finished")
             first, second = rows(table)
             assert head(first) == ["127.0.0.1", str(listener.port), "open"]
-            assert "accepts connections" in first["explanation"] and first["banner"] == ""
+            assert "accepts connections" in first["explanation"] and "banner" not in first
             assert float(first["ms"]) >= 0
             assert head(second) == ["127.0.0.1", str(closed), "refused"]
             assert second["explanation"].startswith("Connection refused: ")
@@ -150,3 +150,87 @@ async def test_escape_cancels_a_running_probe():
             await pilot.press("escape")
             await wait_for(lambda: worker.is_finished, pilot, timeout=5, what="probe cancelled")
             assert not isinstance(app.screen, ProbeScreen)
+
+
+def _column_text(app, table: DataTable, row_index: int, key: str) -> str:
+    """The rendered text of one cell, every wrapped line of it joined, read off the screen."""
+    from textual.coordinate import Coordinate
+
+    lines = ["".join(segment.text for segment in strip)
+             for strip in app.screen._compositor.render_strips()]
+    x = table.region.x - int(table.scroll_x)
+    for column in table.ordered_columns:
+        if column.key.value == key:
+            start, width = x + table.cell_padding, column.width
+            break
+        x += column.get_render_width(table)
+    y = table.region.y + 1  # below the header
+    for index in range(row_index):
+        y += table.ordered_rows[index].height
+    height = table.ordered_rows[row_index].height
+    assert table.get_cell_at(Coordinate(row_index, 0)) is not None
+    return "\n".join(lines[line][start:start + width] for line in range(y, y + height))
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+async def test_long_values_wrap_inside_their_columns_at_80_columns():
+    from tcpbench.app import TcpBenchApp
+
+    closed = closed_port()
+    app = TcpBenchApp(cursor_blink=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for host, ports in (("nonexistent.invalid", "80"), ("127.0.0.1", str(closed))):
+            app.open_probe(host, ports)
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen) and app.screen.query("#probe-run"),
+                           pilot, what="probe open")
+            screen = app.screen
+            await pilot.click("#probe-run")
+            status = screen.query_one("#probe-status", Static)
+            await wait_for(lambda: "done" in str(status.render()), pilot, timeout=20, what="done")
+            await pilot.pause(0.3)
+            table = screen.query_one("#probe-results", DataTable)
+            assert table.row_count == 1
+            # Every column fits the table: nothing runs off its right edge.
+            total = sum(column.get_render_width(table) for column in table.ordered_columns)
+            assert total <= table.scrollable_content_region.width
+            [row] = rows(table)
+            for key, value in row.items():
+                drawn = _column_text(app, table, 0, key)
+                # Wrapped, maybe over several lines, but whole and inside its own column.
+                assert _squeezed(drawn) == _squeezed(value), (key, value, drawn)
+            result = screen.results[0]
+            if host == "nonexistent.invalid":
+                assert result.outcome == "name_not_resolved" and result.error
+                assert _squeezed(result.error) in _squeezed(_column_text(app, table, 0, "explanation"))
+            else:
+                assert row["outcome"] == "refused" and row["port"] == str(closed)
+            await pilot.press("escape")
+            await wait_for(lambda: not isinstance(app.screen, ProbeScreen), pilot, what="closed")
+
+
+async def test_send_and_concurrency_fields_like_the_cli():
+    async with SessionManager(linger=1.0) as manager:
+        listener = await manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+        app = ProbeApp("127.0.0.1", str(listener.port))
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            screen = app.screen
+            status = screen.query_one("#probe-status", Static)
+            screen.query_one("#probe-concurrency", Input).value = "0"
+            await pilot.click("#probe-run")
+            await wait_for(lambda: "concurrency '0'" in str(status.render()), pilot, what="error")
+            assert status.has_class("error")
+            screen.query_one("#probe-concurrency", Input).value = "2"
+            screen.query_one("#probe-send", Input).value = "hello\\x21"
+            screen.query_one("#probe-send", Input).focus()
+            await pilot.press("enter")
+            table = screen.query_one("#probe-results", DataTable)
+            await wait_for(lambda: table.row_count == 1, pilot, what="one row")
+            [row] = rows(table)
+            # --send implies --banner: the echo service says nothing first, then echoes us.
+            assert screen.query_one("#probe-banner", Checkbox).value
+            assert row["banner"] == "(nothing)\nanswer: hello!\\r\\n"
+            assert screen.results[0].answer == b"hello!\r\n"
