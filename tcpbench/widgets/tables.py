@@ -42,11 +42,15 @@ AddressFormatter = Callable[[tuple[str, int]], str]
 
 MAX_ENDED_ROWS = 200
 """Ended sessions kept in the table (oldest dropped first); live ones always stay."""
-MAX_NEW_ENDED_ROWS = 48
+MAX_NEW_ENDED_ROWS = 32
 """Sessions that ended before their first sync which one sync adds (the newest).
 In a storm (thousands of connect-and-reset a second) each would be measured,
 drawn and dropped again within a few syncs, faster than anyone can read; the
 listener's counts and the byte log still have every one."""
+MAX_NEW_ROWS = 48
+"""Rows one sync adds at most; the others wait for the next sync (33 ms later).
+Adding a row costs DataTable ~0.3 ms (it measures every cell), so 3,000 new
+connections in one sync would freeze the app for a second."""
 
 
 def human_bytes(count: int) -> str:
@@ -312,11 +316,17 @@ class ConnectionsTable(_SyncedTable):
         unseen_ended = [session_id for session_id in self._live if session_id not in self._cells
                         and (session := history.get(session_id)) is not None and session.is_finished]
         skip = set(unseen_ended[:max(0, len(unseen_ended) - MAX_NEW_ENDED_ROWS)])
+        cells = self._cells
+        new_rows = 0
         for session_id in list(self._live):
             session = history.get(session_id)
             if session is None or session_id in skip:
                 self._live.pop(session_id, None)
                 continue
+            if session_id not in cells:
+                if new_rows >= MAX_NEW_ROWS:
+                    continue  # its row comes with a later sync
+                new_rows += 1
             self._sync_one(session, address, now)
             if session.is_finished:
                 self._live.pop(session_id, None)

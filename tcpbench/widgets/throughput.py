@@ -106,6 +106,8 @@ def sparkline(values: list[int], width: int) -> str:
     """
     if width <= 0:
         return ""
+    if not any(values):  # most rows most of the time (idle, ended, a storm's resets)
+        return " " * width
     count = len(values)
     groups = []
     for i in range(width):

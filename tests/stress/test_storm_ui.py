@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -36,8 +37,8 @@ class TimedKeysApp(TcpBenchApp):
             self.key_latencies.append(time.perf_counter() - self.sent_at.pop(0))
 
     def inject_keys(self, stop: threading.Event) -> None:
-        """From another thread, as a terminal would: a key every 50 ms through the driver."""
-        while not stop.wait(0.05):
+        """From another thread, as a terminal would: a key every 20 ms through the driver."""
+        while not stop.wait(0.02):
             self.sent_at.append(time.perf_counter())
             self._driver.send_message(events.Key("f12", None))
 
@@ -76,6 +77,10 @@ async def test_the_workbench_stays_responsive_through_a_storm() -> None:
                                                      stdout=subprocess.PIPE)
         try:
             out, _ = await asyncio.wait_for(storm.communicate(), 60)
+            # Measure until the app has digested it all, not just until the storm was sent.
+            await until(pilot, lambda: listener.accepted >= 3001, what="every storm connection seen")
+            await until(pilot, lambda: len(listener.sessions) <= 1, what="the storm's sessions ended")
+            await pilot.pause(0.2)  # and a few table syncs after that
         finally:
             if storm.returncode is None:
                 storm.kill()
@@ -87,8 +92,9 @@ async def test_the_workbench_stays_responsive_through_a_storm() -> None:
         assert out == b"done\n"
         assert "wrong" not in result and result["count"] > 50
         print(f"worst echo round trip {result['worst'] * 1000:.1f} ms over {result['count']}; "
-              f"worst key {max(key_latencies) * 1000:.1f} ms over {len(key_latencies)}")
+              f"keys p50 {statistics.median(key_latencies) * 1000:.1f} ms, "
+              f"worst {max(key_latencies) * 1000:.1f} ms over {len(key_latencies)}")
         assert result["worst"] < STALL_LIMIT
-        assert len(key_latencies) >= 3 and max(key_latencies) < STALL_LIMIT
-        await until(pilot, lambda: listener.accepted >= 3001, what="every storm connection seen")
-        await until(pilot, lambda: len(listener.sessions) <= 1, what="the storm's sessions ended")
+        # Keys: the house goal (p50 under 50 ms), and none waits more than 150 ms.
+        assert len(key_latencies) >= 10
+        assert statistics.median(key_latencies) < 0.050 and max(key_latencies) < 0.150
