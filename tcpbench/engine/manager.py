@@ -26,7 +26,9 @@ from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
+from tcpbench.engine.admission import AdmissionPolicy, Gate
 from tcpbench.engine.bytestore import DEFAULT_CAP
+from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
@@ -52,6 +54,12 @@ class Listener:
     idle_timeout: float | None = None
     sessions: set[int] = field(default_factory=set)
     accepted: int = 0
+    admission: AdmissionPolicy | None = None
+    """Who may connect, how many at once, how the others are turned away (None: everyone)."""
+    refused: int = 0
+    """Connections turned away by `admission` (each was a `ConnectionRefusedByRule` event)."""
+    idle: IdleWatch | None = None
+    gate: Gate | None = None
     bytes_in: int = 0
     bytes_out: int = 0
     state: str = "listening"
@@ -110,6 +118,7 @@ class SessionManager:
         self._closed = False
         self.bug_count = 0
         self._ended: deque[int] = deque()
+        self._refusing: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -165,7 +174,8 @@ class SessionManager:
     # --- listeners ----------------------------------------------------------------
 
     async def start_listener(self, service: Service, host: str = "127.0.0.1", port: int = 0, *,
-                             idle_timeout: float | None = None) -> Listener:
+                             idle_timeout: float | None = None,
+                             admission: AdmissionPolicy | None = None) -> Listener:
         """Listen on HOST:PORT and answer each connection with `service`.
 
         Returns once the socket listens, with the real address (`port=0` picks a
@@ -177,6 +187,10 @@ class SessionManager:
 
         Errors: `ListenError` (port in use, permission denied, unknown host, an
         address not on this machine), after a `ListenerFailed` event.
+
+        `idle_timeout` closes each session that stays idle that many seconds (each
+        by its own deadline, see `IdleWatch`); `admission` turns connections away by
+        CIDR rules and a connection limit, each refusal a `ConnectionRefusedByRule`.
         """
         if not 0 <= port <= 65535:
             raise ListenError(host, port, "port", f"port {port} is out of range (0-65535)")
@@ -201,8 +215,21 @@ class SessionManager:
                            f"(open files are limited by 'ulimit -n'); retrying in 1 s",
                            None, "error"), listener_id)
 
-        acceptor = Acceptor(self.loop, socks, factory, out_of_resources)
-        listener = Listener(listener_id, service, address, acceptor, idle_timeout)
+        gate = None
+        if admission is not None and admission.restricts:
+            def live() -> int:
+                return len(listener.sessions)
+
+            def refused() -> None:
+                listener.refused += 1
+                listener.dirty = True
+
+            gate = Gate(self.loop, listener_id, admission, self.emit, live, refused, self._refusing)
+        acceptor = Acceptor(self.loop, socks, factory, out_of_resources, gate)
+        listener = Listener(listener_id, service, address, acceptor, idle_timeout, admission=admission,
+                            gate=gate)
+        if idle_timeout:
+            listener.idle = IdleWatch(self.loop, idle_timeout)
         acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()
@@ -216,6 +243,8 @@ class SessionManager:
             return
         listener.state = "stopped"
         listener.acceptor.close()
+        if listener.idle is not None:
+            listener.idle.close()
         if close_sessions:
             sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
             for session in sessions:
@@ -312,6 +341,10 @@ class SessionManager:
                 listener.sessions.add(session.id)
                 listener.accepted += 1
                 listener.dirty = True
+                if listener.gate is not None:
+                    listener.gate.connected()
+                if listener.idle is not None:
+                    listener.idle.watch(session)
                 if self._closed or listener.state != "listening":
                     self.loop.call_soon(session.abort, "the listener was stopped")
 
@@ -325,6 +358,8 @@ class SessionManager:
             listener = self.listeners.get(session.listener_id)
             if listener is not None:
                 listener.sessions.discard(session.id)
+                if listener.idle is not None:
+                    listener.idle.forget(session)
                 listener.bytes_in += session.bytes_in
                 listener.bytes_out += session.bytes_out
                 listener.dirty = True
@@ -388,11 +423,6 @@ class SessionManager:
                         continue
                     if effects:
                         self._apply_listener_effects(listener, effects)
-                if listener.idle_timeout:
-                    for session_id in list(listener.sessions):
-                        session = self.sessions.get(session_id)
-                        if session is not None and now - session.last_activity > listener.idle_timeout:
-                            session.time_out(listener.idle_timeout)
 
     # --- shutdown ------------------------------------------------------------------------
 
@@ -418,6 +448,10 @@ class SessionManager:
         self._closed = True
         for listener in list(self.listeners.values()):
             listener.acceptor.close()
+            if listener.idle is not None:
+                listener.idle.close()
+        for task in list(self._refusing):
+            task.cancel()
         sessions = list(self.sessions.values())
         for session in sessions:
             if graceful:
@@ -445,3 +479,4 @@ class SessionManager:
 
 def _short(address: Any) -> tuple[str, int]:
     return (address[0], int(address[1]))
+
