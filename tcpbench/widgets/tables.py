@@ -113,7 +113,10 @@ class ListenersTable(_SyncedTable):
     """One row per listener this app started, stopped ones included."""
 
     COLUMNS = (("id", "#", 3), ("service", "service", 7), ("address", "address", 21),
-               ("state", "state", 9), ("conns", "conns", 7), ("in", "in", 7), ("out", "out", 7))
+               ("state", "state", 9), ("conns", "conns", 7), ("in", "in", 7), ("out", "out", 7),
+               ("refused", "refused", 7))
+    """`refused`: connections its admission rules turned away (after the byte columns: at 80
+    columns the rest stays where it was)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -128,7 +131,8 @@ class ListenersTable(_SyncedTable):
             live = len(listener.sessions)
             self._put(listener_id, (
                 str(listener_id), listener.service_name, address(listener.address), listener.state,
-                f"{live}/{listener.accepted}", human_bytes(total_in), human_bytes(total_out)))
+                f"{live}/{listener.accepted}", human_bytes(total_in), human_bytes(total_out),
+                str(listener.refused) if listener.admission is not None else "-"))
 
 
 class ConnectionsTable(_SyncedTable):
