@@ -28,6 +28,7 @@ from tcpbench.engine import events as ev
 from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.admission import AdmissionPolicy, Gate
 from tcpbench.engine.bytestore import DEFAULT_CAP
+from tcpbench.engine.hangup import HangupWatch
 from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
@@ -119,6 +120,8 @@ class SessionManager:
         self.bug_count = 0
         self._ended: deque[int] = deque()
         self._refusing: set[asyncio.Task[None]] = set()
+        self.hangups = HangupWatch(self.loop)
+        """Notices an RST on sessions whose reading is paused (sessions use it themselves)."""
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -469,6 +472,7 @@ class SessionManager:
             self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
                                          listener.address))
             await listener.acceptor.wait_closed()
+        self.hangups.close()
         if self._ticker is not None:
             self._ticker.cancel()
             try:

@@ -69,6 +69,9 @@ class SessionOwner(Protocol):
 
     Everything here runs on the owner's loop, synchronously, from inside the
     session's protocol callbacks: no verb may block or await.
+
+    Optional: an owner may have `hangups`, a `HangupWatch` that the session puts
+    itself in while its reading is paused (so an RST then is noticed at once).
     """
 
     loop: asyncio.AbstractEventLoop
@@ -315,6 +318,8 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         now = time.monotonic()
+        if self._read_pauses:
+            self._unwatch_hangup()
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None
@@ -414,6 +419,8 @@ class Session(asyncio.Protocol):
         self._set_state()
         # Reading must go on (even if paused for backpressure) or the peer's
         # unread bytes would make the kernel answer with RST.
+        if self._read_pauses:
+            self._unwatch_hangup()
         self._read_pauses = None
         try:
             transport.resume_reading()
@@ -460,17 +467,41 @@ class Session(asyncio.Protocol):
                 self.transport.pause_reading()
             except RuntimeError:
                 pass
+            # Not read, the socket is not watched: an RST would go unnoticed until reading resumes.
+            hangups = getattr(self.owner, "hangups", None)
+            if hangups is not None:
+                hangups.watch(self)
 
     def resume_reading(self, reason: str = "operator") -> None:
         pauses = self._read_pauses
         if not pauses or reason not in pauses:
             return
         pauses.discard(reason)
+        if not pauses:
+            self._unwatch_hangup()
         if not pauses and self.transport is not None and not self.transport.is_closing():
             try:
                 self.transport.resume_reading()
             except RuntimeError:
                 pass
+
+    def peer_reset(self, exc: OSError) -> None:
+        """The peer reset the connection while we were not reading (see `HangupWatch`):
+        end now as reset by peer, freeing the socket and whatever the session holds."""
+        transport = self.transport
+        if self.is_finished or transport is None:
+            return
+        self.state = RESET
+        self.end_reason = "connection reset by peer (noticed while reading was paused)"
+        self.dirty = True
+        self._emit(ev.SessionReset(time.monotonic(), self.id, self.bytes_in, self.bytes_out,
+                                   exc.strerror or str(exc)))
+        transport.abort()  # the kernel already dropped the connection: nothing is sent
+
+    def _unwatch_hangup(self) -> None:
+        hangups = getattr(self.owner, "hangups", None)
+        if hangups is not None:
+            hangups.unwatch(self)
 
     async def drained(self) -> None:
         """Wait until the send buffer is below the low-water mark.
