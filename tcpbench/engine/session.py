@@ -45,7 +45,8 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.engine.conduit import Conduit, SessionClosedError
-from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, Service
+from tcpbench.engine.filestream import FileSending, FileStream
+from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Send, SendFile, Service
 
 READ_SIZE = 256 * 1024
 """The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
@@ -127,7 +128,7 @@ class SessionOwner(Protocol):
         ...
 
 
-class Session(asyncio.Protocol):
+class Session(FileSending, asyncio.Protocol):
     """A connection the engine owns, accepted by a listener or opened as a client.
 
     Resource handling: the session owns its transport. Whatever path ends it
@@ -144,7 +145,7 @@ class Session(asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked")
+                 "linked", "_stream", "_outbox")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -179,6 +180,9 @@ class Session(asyncio.Protocol):
         self.conduit: Conduit | None = None
         self.linked: int | None = None
         """The other leg's session id when this session is one side of a relay pair."""
+        self._stream: FileStream | None = None
+        """A `SendFile` being sent; effects for this session wait in `_outbox` meanwhile."""
+        self._outbox: list[Effect] | None = None
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
 
@@ -206,6 +210,11 @@ class Session(asyncio.Protocol):
     @property
     def origin(self) -> str:
         return "client" if self.listener_id is None else f"listener {self.listener_id}"
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's buffer is above its high-water mark (the peer is slow)."""
+        return self._write_paused
 
     @property
     def write_buffer_size(self) -> int:
@@ -310,6 +319,8 @@ class Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._stream is not None:
+            self._pump_stream()
         self.resume_reading("backpressure")
         waiters, self._drain_waiters = self._drain_waiters, None
         for waiter in waiters or ():
@@ -318,6 +329,9 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         now = time.monotonic()
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = self._outbox = None
         if self._read_pauses:
             self._unwatch_hangup()
         if self._linger_handle is not None:
@@ -550,6 +564,9 @@ class Session(asyncio.Protocol):
             target = self if session_id == own_id else owner.sessions.get(session_id)
             if target is None:
                 continue
+            if target._stream is not None and kind is not Abort:
+                target._queue(effect)  # after the file being sent, in order
+                continue
             if kind is Send:
                 if not target.our_fin and not target.is_finished:
                     try:
@@ -562,6 +579,8 @@ class Session(asyncio.Protocol):
                 target.half_close()
             elif kind is Abort:
                 target.abort(effect.reason)  # type: ignore[union-attr]
+            elif kind is SendFile:
+                target.send_file(effect.path, effect.offset, effect.length)  # type: ignore[union-attr]
 
     def summary(self) -> dict[str, Any]:
         return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),
