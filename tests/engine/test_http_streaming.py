@@ -168,3 +168,15 @@ def test_cli_curl_range_and_resume_with_bounded_memory(site, tmp_path, parser: s
     assert code == 0, err
     assert peak_kib < 120 * 1024, f"peak RSS {peak_kib} KiB"
     assert "-> 206," in out and "-> 200," in out
+
+
+async def test_a_stalled_body_gets_408_over_the_wire(manager: SessionManager, parser: str) -> None:
+    listener = await manager.start_listener(build_service("http", {"parser": parser,
+                                                                   "header_timeout": 0.5}))
+    async with asyncio.timeout(10):
+        reader, writer = await asyncio.open_connection(*listener.address)
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        answer = await reader.read()  # then nothing more: the body stalls
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+        assert b"Connection: close\r\n" in answer
+        writer.close()
