@@ -27,7 +27,7 @@ from typing import Any, Callable, Coroutine
 from tcpbench.engine import events as ev
 from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.admission import AdmissionPolicy, Gate
-from tcpbench.engine.bytestore import DEFAULT_CAP
+from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, StoreBudget
 from tcpbench.engine.hangup import HangupWatch
 from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
@@ -93,9 +93,12 @@ class SessionManager:
     """
 
     def __init__(self, *, store_cap: int = DEFAULT_CAP, linger: float = DEFAULT_LINGER,
-                 ended_kept: int = ENDED_KEPT, loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 ended_kept: int = ENDED_KEPT, loop: asyncio.AbstractEventLoop | None = None,
+                 store_budget: int = DEFAULT_BUDGET) -> None:
         self.loop = loop or asyncio.get_running_loop()
         self.store_cap = store_cap
+        self.budget = StoreBudget(store_budget)
+        """What all sessions keep for display, together: the oldest and ended give way first."""
         self.ended_kept = ended_kept
         """Ended sessions kept in `history`; the oldest are forgotten first."""
         self.linger = linger
@@ -206,10 +209,13 @@ class SessionManager:
         listener_id = self._next_listener
         self._next_listener += 1
         store_cap = self.store_cap
+        budget = self.budget
 
         def factory() -> Session:
-            session_id = self._take_session_id()
-            return Session(self, session_id, service, listener_id, store_cap)
+            session = Session(self, self._take_session_id(), service, listener_id, store_cap)
+            if store_cap:
+                budget.attach(session.store)
+            return session
 
         address = _short(socks[0].getsockname())
 
@@ -290,6 +296,8 @@ class SessionManager:
                         sock.close()
                         raise
                     session = Session(self, session_id, service, None, self.store_cap)
+                    if self.store_cap:
+                        self.budget.attach(session.store)
                     try:
                         await self.loop.create_connection(lambda: session, sock=sock)
                     except BaseException:
@@ -355,8 +363,12 @@ class SessionManager:
         """A session ended: no longer live; its bytes fold into its listener's totals."""
         self.sessions.pop(session.id, None)
         self._ended.append(session.id)
+        budget = self.budget
+        budget.ended(session.store)
         while len(self._ended) > self.ended_kept:
-            self.history.pop(self._ended.popleft(), None)
+            forgotten = self.history.pop(self._ended.popleft(), None)
+            if forgotten is not None:
+                budget.forget(forgotten.store)
         if session.listener_id is not None:
             listener = self.listeners.get(session.listener_id)
             if listener is not None:
