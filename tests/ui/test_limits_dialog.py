@@ -48,6 +48,8 @@ async def test_limits_from_the_dialog_turn_connections_away_and_count_them():
         table = app.screen.query_one(ListenersTable)
         await until(pilot, lambda: table.get_cell(str(listener.id), "refused") is not None
                     and str(table.get_cell(str(listener.id), "refused")) == "1", what="count shown")
+        await until(pilot, lambda: any("turned 127.0.0.1:" in n.message and "max-conns" in n.message
+                                       for n in app._notifications), what="refusal notified")
         held[1].close()
 
 
