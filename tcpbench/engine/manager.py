@@ -31,6 +31,7 @@ from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, StoreBudget
 from tcpbench.engine.hangup import HangupWatch
 from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
+from tcpbench.engine.selfloop import points_at_itself
 from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
 
@@ -206,6 +207,18 @@ class SessionManager:
             error = classify_bind_error(exc, host, port)
             self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
             raise error from None
+        upstream = getattr(service, "upstream", None)  # a relay's --to
+        if upstream is not None and await points_at_itself(self.loop, upstream, socks[0].getsockname()):
+            where = ev.format_address(_short(socks[0].getsockname()))
+            for sock in socks:
+                sock.close()
+            error = ListenError(host, port, "loop",
+                                f"cannot relay {where} to {ev.format_address(upstream)}: that is this "
+                                "listener itself, every connection would relay to itself until "
+                                "file descriptors run out (point --to at another server)")
+            self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason,
+                                        str(error)))
+            raise error
         listener_id = self._next_listener
         self._next_listener += 1
         store_cap = self.store_cap

@@ -92,6 +92,11 @@ class RelayService(Service):
         """Live pairs: client session id -> upstream session id (for the UI and tests)."""
 
     @property
+    def upstream(self) -> tuple[str, int]:
+        """Where every connection is relayed to: the manager refuses to listen right there."""
+        return self.host, self.port
+
+    @property
     def target(self) -> str:
         return format_address((self.host, self.port))
 

@@ -81,3 +81,14 @@ def test_deny_file_and_reset_in_json(tmp_path) -> None:
         assert event["peer"].startswith("127.0.0.1:")
         code, out, err = served.stop()
     assert code == 0
+
+
+def test_a_relay_to_itself_is_refused_with_one_line() -> None:
+    from tests.netutil import closed_port
+
+    port = closed_port()
+    result = run("serve", "relay", "--port", str(port), "--to", f"localhost:{port}")
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert err.count("\n") == 1 and "that is this listener itself" in err
+    assert "point --to at another server" in err
