@@ -218,7 +218,9 @@ class StoreBudget:
 
     def forget(self, store: ByteStore) -> None:
         """The store's session is forgotten: what it kept no longer counts."""
-        if self._live.pop(id(store), None) is not None or self._ended.pop(id(store), None) is not None:
+        self._live.pop(id(store), None)
+        self._ended.pop(id(store), None)
+        if store.budget is self:  # an emptied ended store left the queues but still counts
             self.total -= store.kept_cost
             store.budget = None
 
