@@ -60,8 +60,12 @@ class HangupWatch:
             return
         sock = session.transport.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
-        if fd < 0 or fd in self._watched:
+        if fd < 0:
             return
+        if fd in self._watched:
+            if self._watched[fd][0] is session:
+                return
+            self._forget(fd)  # a stale entry: that fd was closed and now belongs to this socket
         if self._epoll is not None:
             try:
                 self._epoll.register(fd, 0)
