@@ -177,6 +177,9 @@ class EventPrinter:
         if isinstance(event, ev.ConnectFailed):
             return (f"#{event.session} connect to {escape_text(event.host)}:{event.port} failed: "
                     f"{event.reason.replace('_', ' ')} ({escape_text(event.message)})")
+        if isinstance(event, ev.ConnectionRefusedByRule):
+            return (f"refused {ev.format_address(event.peer)} on listener {event.listener}: "
+                    f"{event.reason} ({escape_text(event.detail)}); {event.explain()}")
         if isinstance(event, ev.ListenerStopped):
             return f"stopped listening on {ev.format_address(event.address)}"
         if isinstance(event, ev.ListenerFailed):

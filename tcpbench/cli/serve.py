@@ -13,6 +13,7 @@ import gc
 import sys
 from typing import Any
 
+from tcpbench.cli.admission_args import add_admission_arguments, policy_from_args
 from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import HEADLESS_ENDED_KEPT, HEADLESS_STORE_CAP, PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
@@ -43,7 +44,8 @@ def add_parser(commands: Any) -> None:
         sub.add_argument("--quiet-data", action="store_true",
                          help="do not print data previews (counts only)")
         sub.add_argument("--idle-timeout", type=parse_positive, default=None, metavar="S",
-                         help="close sessions idle for S seconds")
+                         help="close each session idle for S seconds (each by its own last activity)")
+        add_admission_arguments(sub)
         for option in info.options:
             _add_option(sub, option)
         sub.set_defaults(run=main, service_options=[o.name for o in info.options])
@@ -72,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         service = build_service(args.service, options)
     except OptionError as exc:
         raise UsageError(str(exc)) from None
+    args.admission = policy_from_args(args)
     return run(lambda stop: _serve(args, service, stop))
 
 
@@ -92,7 +95,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
                               ended_kept=HEADLESS_ENDED_KEPT) as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,
-                                                    idle_timeout=args.idle_timeout)
+                                                    idle_timeout=args.idle_timeout,
+                                                    admission=args.admission)
         except ListenError as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 2
@@ -107,6 +111,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
                 print(f"tcpbench: WARNING: anyone who can reach {format_address(listener.address)} "
                       f"can now run {service.describe()!r} as you on this machine", file=sys.stderr,
                       flush=True)
+        if args.admission is not None:
+            print(f"tcpbench: admitting: {args.admission.describe()}", file=sys.stderr, flush=True)
         manager.subscribe(printer)
 
         def operator(data: bytes) -> None:

@@ -32,6 +32,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+Screen = Callable[[socket.socket, Any], bool]
+"""`screen(conn, peer_address)`: True admits; False means it took `conn` (and turned it
+away). If the screen has a `failed()` method, it is called for an admitted connection
+that never got its transport (so a count of admissions in flight stays exact)."""
+
 LISTEN_BACKLOG = 4096
 """Per queue; the kernel caps it at net.core.somaxconn (4096 on current kernels)."""
 ACCEPT_QUEUES = 4
@@ -66,12 +71,14 @@ class Acceptor:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, socks: list[socket.socket],
                  protocol_factory: Callable[[], asyncio.Protocol],
-                 on_trouble: Callable[[OSError], None]) -> None:
+                 on_trouble: Callable[[OSError], None], screen: Screen | None = None) -> None:
         self.loop = loop
+        self.screen = screen
+        """Asked about each connection before it gets a transport (the listener's admission rules)."""
         self.socks = socks
         self.protocol_factory = protocol_factory
         self.on_trouble = on_trouble
-        self._waiting: deque[socket.socket] = deque()
+        self._waiting: deque[tuple[socket.socket, Any]] = deque()
         self._admitting: set[asyncio.Task[Any]] = set()
         self._batch_scheduled = False
         self._reading = False
@@ -92,7 +99,7 @@ class Acceptor:
         if self._resume_handle is not None:
             self._resume_handle.cancel()
         while self._waiting:
-            self._waiting.popleft().close()
+            self._waiting.popleft()[0].close()
         for sock in self.socks:
             sock.close()
 
@@ -133,7 +140,7 @@ class Acceptor:
         accept = sock.accept
         while budget > 0:
             try:
-                conn, _ = accept()
+                pair = accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -143,7 +150,7 @@ class Acceptor:
                     self._pause(exc)
                     return
                 raise
-            waiting.append(conn)
+            waiting.append(pair)
             budget -= 1
         if len(waiting) >= MAX_WAITING:
             self._unread()  # full: the kernel's queues hold the rest until we admit some
@@ -153,8 +160,20 @@ class Acceptor:
         if self.closed:
             return
         waiting = self._waiting
+        screen = self.screen
         for _ in range(min(BATCH, len(waiting))):
-            task = self.loop.create_task(self._admit(waiting.popleft()))
+            conn, address = waiting.popleft()
+            if screen is not None:
+                try:
+                    admitted = screen(conn, address)
+                except Exception as exc:
+                    conn.close()
+                    self.loop.call_exception_handler({"message": "tcpbench: screening a connection "
+                                                      "failed", "exception": exc})
+                    continue
+                if not admitted:
+                    continue
+            task = self.loop.create_task(self._admit(conn))
             self._admitting.add(task)
             task.add_done_callback(self._admitting.discard)
         if self._resume_handle is None:
@@ -168,12 +187,19 @@ class Acceptor:
             await self.loop.connect_accepted_socket(self.protocol_factory, conn)
         except OSError:
             conn.close()  # the peer reset it before it was admitted: nothing to report
+            self._admission_failed()
         except BaseException as exc:
             conn.close()
+            self._admission_failed()
             if not isinstance(exc, asyncio.CancelledError):
                 self.loop.call_exception_handler({"message": "tcpbench: admitting a connection failed",
                                                   "exception": exc})
             raise
+
+    def _admission_failed(self) -> None:
+        failed = getattr(self.screen, "failed", None)
+        if failed is not None:
+            failed()
 
     def _pause(self, exc: OSError) -> None:
         self._unread()

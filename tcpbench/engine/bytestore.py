@@ -8,11 +8,18 @@ it runs on the hot path of every received chunk.
 When the cap is exceeded, whole records are dropped from the front (a record
 larger than the whole cap keeps only its tail). Dropped bytes are counted so a
 viewer can say "N bytes no longer kept".
+
+A per-session cap alone does not bound the process: 10,000 chatty connections
+at 4 MiB each would be 40 GiB. A `StoreBudget` shared by all of a manager's
+stores bounds their total (payload plus `RECORD_COST` per record): over
+budget, ended sessions' stores give up their oldest records first (the
+longest-ended first), then live ones (the oldest session first); each such
+drop is counted in the budget and in the store that lost the record.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from itertools import islice
 from typing import Iterator, NamedTuple
 
@@ -23,6 +30,11 @@ SENT = "tx"
 EVENT = "ev"
 
 DEFAULT_CAP = 4 * 1024 * 1024
+DEFAULT_BUDGET = 256 * 1024 * 1024
+"""All stores of one manager together (the UI's default)."""
+RECORD_COST = 128
+"""What one record costs beside its payload, as the budget counts it (the Record tuple, the
+bytes object's header, the container's slot: about 120 bytes measured on CPython 3.11)."""
 SMALL_RECORDS = 32
 """Up to this many records live in a list; beyond, in a deque. An empty deque costs
 760 bytes, which was a fifth of an idle session (10,000 connections held)."""
@@ -57,7 +69,8 @@ class ByteStore:
     `perf stat` task-clock), a price worth paying only where someone can scroll back.
     """
 
-    __slots__ = ("cap", "_records", "_kept_bytes", "dropped_bytes", "dropped_records", "next_seq")
+    __slots__ = ("cap", "_records", "_kept_bytes", "dropped_bytes", "dropped_records", "next_seq",
+                 "budget")
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
         if cap < 0:
@@ -68,6 +81,8 @@ class ByteStore:
         self.dropped_bytes = 0
         self.dropped_records = 0
         self.next_seq = 0
+        self.budget: StoreBudget | None = None
+        """The total this store shares with the others (set by `StoreBudget.attach`)."""
 
     def __len__(self) -> int:
         return len(self._records)
@@ -75,6 +90,11 @@ class ByteStore:
     @property
     def kept_bytes(self) -> int:
         return self._kept_bytes
+
+    @property
+    def kept_cost(self) -> int:
+        """What the budget counts for this store: payload plus `RECORD_COST` per record."""
+        return self._kept_bytes + RECORD_COST * len(self._records)
 
     @property
     def first_seq(self) -> int:
@@ -98,6 +118,11 @@ class ByteStore:
             self._records = deque(records)
         if self._kept_bytes > self.cap:
             self._trim()
+        budget = self.budget
+        if budget is not None:
+            budget.total += len(data) + RECORD_COST
+            if budget.total > budget.limit:
+                budget.evict()
 
     def add_event(self, event: Event, session: int) -> None:
         if not self.cap:
@@ -110,17 +135,25 @@ class ByteStore:
         # Events cost no payload bytes but must not grow without bound either.
         if len(self._records) > self.cap // 16 + 1024:
             self._drop_oldest()
+        budget = self.budget
+        if budget is not None:
+            budget.total += RECORD_COST
+            if budget.total > budget.limit:
+                budget.evict()
 
     def _trim(self) -> None:
         while self._kept_bytes > self.cap and self._records:
             self._drop_oldest()
 
-    def _drop_oldest(self) -> None:
+    def _drop_oldest(self) -> Record:
         records = self._records
         record = records.popleft() if type(records) is deque else records.pop(0)
         self._kept_bytes -= len(record.data)
         self.dropped_bytes += len(record.data)
         self.dropped_records += 1
+        if self.budget is not None:
+            self.budget.total -= len(record.data) + RECORD_COST
+        return record
 
     def since(self, seq: int) -> Iterator[Record]:
         """Records with `record.seq >= seq`, oldest first."""
@@ -143,3 +176,75 @@ class ByteStore:
         """Forget what is kept (counted as dropped); sequence numbers keep growing."""
         while self._records:
             self._drop_oldest()
+
+
+class StoreBudget:
+    """A bound on what all of a manager's stores keep together (see the module docstring).
+
+    Resource handling: holds a reference to each attached store until `forget`
+    (the manager calls it when it forgets an ended session).
+
+    Errors: `ValueError` for a negative limit.
+    """
+
+    __slots__ = ("limit", "total", "dropped_bytes", "dropped_records", "_live", "_ended")
+
+    def __init__(self, limit: int = DEFAULT_BUDGET) -> None:
+        if limit < 0:
+            raise ValueError("the budget must not be negative")
+        self.limit = limit
+        self.total = 0
+        """What the attached stores keep now, as `ByteStore.kept_cost` counts it."""
+        self.dropped_bytes = 0
+        """Payload bytes dropped to stay within the budget (beyond what per-store caps dropped)."""
+        self.dropped_records = 0
+        # Oldest first. Emptied live stores move to the end, so the next victim is found at
+        # once; emptied ended stores leave (they will not grow again).
+        self._live: OrderedDict[int, ByteStore] = OrderedDict()
+        self._ended: OrderedDict[int, ByteStore] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._ended)
+
+    def attach(self, store: ByteStore) -> None:
+        store.budget = self
+        self._live[id(store)] = store
+        self.total += store.kept_cost
+
+    def ended(self, store: ByteStore) -> None:
+        """The store's session ended: its records are now the first to go."""
+        if self._live.pop(id(store), None) is not None and len(store):
+            self._ended[id(store)] = store
+
+    def forget(self, store: ByteStore) -> None:
+        """The store's session is forgotten: what it kept no longer counts."""
+        self._live.pop(id(store), None)
+        self._ended.pop(id(store), None)
+        if store.budget is self:  # an emptied ended store left the queues but still counts
+            self.total -= store.kept_cost
+            store.budget = None
+
+    def evict(self) -> None:
+        """Drop oldest records, ended sessions first, until the total is within the limit."""
+        ended, live = self._ended, self._live
+        empty_seen = 0
+        while self.total > self.limit:
+            if ended:
+                key, store = next(iter(ended.items()))
+                if not len(store):
+                    del ended[key]
+                    continue
+            elif live:
+                key, store = next(iter(live.items()))
+                if not len(store):
+                    live.move_to_end(key)
+                    empty_seen += 1
+                    if empty_seen > len(live):
+                        return  # every store is empty: nothing left to drop
+                    continue
+            else:
+                return
+            empty_seen = 0
+            record = store._drop_oldest()
+            self.dropped_bytes += len(record.data)
+            self.dropped_records += 1

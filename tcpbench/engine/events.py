@@ -93,6 +93,27 @@ class ListenerFailed(Event):
         return self.message
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionRefusedByRule(Event):
+    """A listener's admission rules turned a connection away before it became a session."""
+
+    listener: int
+    peer: Address
+    reason: str
+    """`max-conns`, `denied` (a --deny rule matched) or `not-allowed` (no --allow rule did)."""
+    detail: str
+    """For a person: which rule, or how many connections were open."""
+    how: str
+    """How it was turned away: close (FIN), reset (RST) or banner (a line, then FIN)."""
+    kind: ClassVar[str] = "refused_by_rule"
+
+    def explain(self) -> str:
+        done = {"close": "closed it at once (the peer sees FIN, no data)",
+                "reset": "reset it (the peer sees RST: connection reset)",
+                "banner": "sent the refusal banner and closed (FIN)"}.get(self.how, self.how)
+        return f"turned away: the kernel completed the handshake, then we {done}"
+
+
 # --- sessions ----------------------------------------------------------------
 
 

@@ -26,7 +26,10 @@ from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
-from tcpbench.engine.bytestore import DEFAULT_CAP, ByteStore
+from tcpbench.engine.admission import AdmissionPolicy, Gate
+from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, ByteStore, StoreBudget
+from tcpbench.engine.hangup import HangupWatch
+from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
 from tcpbench.services.base import Note, Service
@@ -54,6 +57,12 @@ class Listener:
     idle_timeout: float | None = None
     sessions: set[int] = field(default_factory=set)
     accepted: int = 0
+    admission: AdmissionPolicy | None = None
+    """Who may connect, how many at once, how the others are turned away (None: everyone)."""
+    refused: int = 0
+    """Connections turned away by `admission` (each was a `ConnectionRefusedByRule` event)."""
+    idle: IdleWatch | None = None
+    gate: Gate | None = None
     bytes_in: int = 0
     bytes_out: int = 0
     state: str = "listening"
@@ -90,9 +99,12 @@ class SessionManager:
     """
 
     def __init__(self, *, store_cap: int = DEFAULT_CAP, linger: float = DEFAULT_LINGER,
-                 ended_kept: int = ENDED_KEPT, loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 ended_kept: int = ENDED_KEPT, loop: asyncio.AbstractEventLoop | None = None,
+                 store_budget: int = DEFAULT_BUDGET) -> None:
         self.loop = loop or asyncio.get_running_loop()
         self.store_cap = store_cap
+        self.budget = StoreBudget(store_budget)
+        """What all sessions keep for display, together: the oldest and ended give way first."""
         self.ended_kept = ended_kept
         """Ended sessions kept in `history`; the oldest are forgotten first."""
         self.linger = linger
@@ -116,6 +128,9 @@ class SessionManager:
         self._closed = False
         self.bug_count = 0
         self._ended: deque[int] = deque()
+        self._refusing: set[asyncio.Task[None]] = set()
+        self.hangups = HangupWatch(self.loop)
+        """Notices an RST on sessions whose reading is paused (sessions use it themselves)."""
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -176,7 +191,8 @@ class SessionManager:
     # --- listeners ----------------------------------------------------------------
 
     async def start_listener(self, service: Service, host: str = "127.0.0.1", port: int = 0, *,
-                             idle_timeout: float | None = None) -> Listener:
+                             idle_timeout: float | None = None,
+                             admission: AdmissionPolicy | None = None) -> Listener:
         """Listen on HOST:PORT and answer each connection with `service`.
 
         Returns once the socket listens, with the real address (`port=0` picks a
@@ -188,6 +204,10 @@ class SessionManager:
 
         Errors: `ListenError` (port in use, permission denied, unknown host, an
         address not on this machine), after a `ListenerFailed` event.
+
+        `idle_timeout` closes each session that stays idle that many seconds (each
+        by its own deadline, see `IdleWatch`); `admission` turns connections away by
+        CIDR rules and a connection limit, each refusal a `ConnectionRefusedByRule`.
         """
         if not 0 <= port <= 65535:
             raise ListenError(host, port, "port", f"port {port} is out of range (0-65535)")
@@ -206,10 +226,13 @@ class SessionManager:
         listener_id = self._next_listener
         self._next_listener += 1
         store_cap = self.store_cap
+        budget = self.budget
 
         def factory() -> Session:
-            session_id = self._take_session_id()
-            return Session(self, session_id, service, listener_id, store_cap)
+            session = Session(self, self._take_session_id(), service, listener_id, store_cap)
+            if store_cap:
+                budget.attach(session.store)
+            return session
 
         address = _short(socks[0].getsockname())
 
@@ -218,9 +241,21 @@ class SessionManager:
                            f"(open files are limited by 'ulimit -n'); retrying in 1 s",
                            None, "error"), listener_id)
 
-        acceptor = Acceptor(self.loop, socks, factory, out_of_resources)
-        listener = Listener(listener_id, service, address, acceptor, idle_timeout,
-                            notes=ByteStore(min(store_cap, LISTENER_NOTES_CAP)))
+        gate = None
+        if admission is not None and admission.restricts:
+            def live() -> int:
+                return len(listener.sessions)
+
+            def refused() -> None:
+                listener.refused += 1
+                listener.dirty = True
+
+            gate = Gate(self.loop, listener_id, admission, self.emit, live, refused, self._refusing)
+        acceptor = Acceptor(self.loop, socks, factory, out_of_resources, gate)
+        listener = Listener(listener_id, service, address, acceptor, idle_timeout, admission=admission,
+                            gate=gate, notes=ByteStore(min(store_cap, LISTENER_NOTES_CAP)))
+        if idle_timeout:
+            listener.idle = IdleWatch(self.loop, idle_timeout)
         acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()
@@ -234,6 +269,8 @@ class SessionManager:
             return
         listener.state = "stopped"
         listener.acceptor.close()
+        if listener.idle is not None:
+            listener.idle.close()
         if close_sessions:
             sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
             for session in sessions:
@@ -276,6 +313,8 @@ class SessionManager:
                         sock.close()
                         raise
                     session = Session(self, session_id, service, None, self.store_cap)
+                    if self.store_cap:
+                        self.budget.attach(session.store)
                     try:
                         await self.loop.create_connection(lambda: session, sock=sock)
                     except BaseException:
@@ -335,6 +374,10 @@ class SessionManager:
                 listener.sessions.add(session.id)
                 listener.accepted += 1
                 listener.dirty = True
+                if listener.gate is not None:
+                    listener.gate.connected()
+                if listener.idle is not None:
+                    listener.idle.watch(session)
                 if self._closed or listener.state != "listening":
                     self.loop.call_soon(session.abort, "the listener was stopped")
 
@@ -342,12 +385,18 @@ class SessionManager:
         """A session ended: no longer live; its bytes fold into its listener's totals."""
         self.sessions.pop(session.id, None)
         self._ended.append(session.id)
+        budget = self.budget
+        budget.ended(session.store)
         while len(self._ended) > self.ended_kept:
-            self.history.pop(self._ended.popleft(), None)
+            forgotten = self.history.pop(self._ended.popleft(), None)
+            if forgotten is not None:
+                budget.forget(forgotten.store)
         if session.listener_id is not None:
             listener = self.listeners.get(session.listener_id)
             if listener is not None:
                 listener.sessions.discard(session.id)
+                if listener.idle is not None:
+                    listener.idle.forget(session)
                 listener.bytes_in += session.bytes_in
                 listener.bytes_out += session.bytes_out
                 listener.dirty = True
@@ -411,11 +460,6 @@ class SessionManager:
                         continue
                     if effects:
                         self._apply_listener_effects(listener, effects)
-                if listener.idle_timeout:
-                    for session_id in list(listener.sessions):
-                        session = self.sessions.get(session_id)
-                        if session is not None and now - session.last_activity > listener.idle_timeout:
-                            session.time_out(listener.idle_timeout)
 
     # --- shutdown ------------------------------------------------------------------------
 
@@ -441,6 +485,10 @@ class SessionManager:
         self._closed = True
         for listener in list(self.listeners.values()):
             listener.acceptor.close()
+            if listener.idle is not None:
+                listener.idle.close()
+        for task in list(self._refusing):
+            task.cancel()
         sessions = list(self.sessions.values())
         for session in sessions:
             if graceful:
@@ -458,6 +506,7 @@ class SessionManager:
             self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
                                          listener.address))
             await listener.acceptor.wait_closed()
+        self.hangups.close()
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -485,3 +534,4 @@ async def _listen_check(loop: asyncio.AbstractEventLoop, service: Service,
 
 def _short(address: Any) -> tuple[str, int]:
     return (address[0], int(address[1]))
+

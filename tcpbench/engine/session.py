@@ -45,7 +45,9 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.engine.conduit import Conduit, SessionClosedError
-from tcpbench.services.base import Abort, Close, Effect, HalfClose, Note, Resume, Send, Service
+from tcpbench.engine.filestream import FileSending, FileStream
+from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
+                                    Service)
 
 READ_SIZE = 256 * 1024
 """The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
@@ -69,6 +71,9 @@ class SessionOwner(Protocol):
 
     Everything here runs on the owner's loop, synchronously, from inside the
     session's protocol callbacks: no verb may block or await.
+
+    Optional: an owner may have `hangups`, a `HangupWatch` that the session puts
+    itself in while its reading is paused (so an RST then is noticed at once).
     """
 
     loop: asyncio.AbstractEventLoop
@@ -124,7 +129,7 @@ class SessionOwner(Protocol):
         ...
 
 
-class Session(asyncio.Protocol):
+class Session(FileSending, asyncio.Protocol):
     """A connection the engine owns, accepted by a listener or opened as a client.
 
     Resource handling: the session owns its transport. Whatever path ends it
@@ -141,7 +146,7 @@ class Session(asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked", "_resume_wanted")
+                 "linked", "_resume_wanted", "_stream", "_outbox")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -178,6 +183,9 @@ class Session(asyncio.Protocol):
         self.conduit: Conduit | None = None
         self.linked: int | None = None
         """The other leg's session id when this session is one side of a relay pair."""
+        self._stream: FileStream | None = None
+        """A `SendFile` being sent; effects for this session wait in `_outbox` meanwhile."""
+        self._outbox: list[Effect] | None = None
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
 
@@ -205,6 +213,11 @@ class Session(asyncio.Protocol):
     @property
     def origin(self) -> str:
         return "client" if self.listener_id is None else f"listener {self.listener_id}"
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's buffer is above its high-water mark (the peer is slow)."""
+        return self._write_paused
 
     @property
     def write_buffer_size(self) -> int:
@@ -309,6 +322,8 @@ class Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._stream is not None:
+            self._pump_stream()
         self.resume_reading("backpressure")
         if self._resume_wanted:
             self._resume_wanted = False
@@ -320,6 +335,11 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         now = time.monotonic()
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = self._outbox = None
+        if self._read_pauses:
+            self._unwatch_hangup()
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None
@@ -419,6 +439,8 @@ class Session(asyncio.Protocol):
         self._set_state()
         # Reading must go on (even if paused for backpressure) or the peer's
         # unread bytes would make the kernel answer with RST.
+        if self._read_pauses:
+            self._unwatch_hangup()
         self._read_pauses = None
         try:
             transport.resume_reading()
@@ -465,17 +487,41 @@ class Session(asyncio.Protocol):
                 self.transport.pause_reading()
             except RuntimeError:
                 pass
+            # Not read, the socket is not watched: an RST would go unnoticed until reading resumes.
+            hangups = getattr(self.owner, "hangups", None)
+            if hangups is not None:
+                hangups.watch(self)
 
     def resume_reading(self, reason: str = "operator") -> None:
         pauses = self._read_pauses
         if not pauses or reason not in pauses:
             return
         pauses.discard(reason)
+        if not pauses:
+            self._unwatch_hangup()
         if not pauses and self.transport is not None and not self.transport.is_closing():
             try:
                 self.transport.resume_reading()
             except RuntimeError:
                 pass
+
+    def peer_reset(self, exc: OSError) -> None:
+        """The peer reset the connection while we were not reading (see `HangupWatch`):
+        end now as reset by peer, freeing the socket and whatever the session holds."""
+        transport = self.transport
+        if self.is_finished or transport is None:
+            return
+        self.state = RESET
+        self.end_reason = "connection reset by peer (noticed while reading was paused)"
+        self.dirty = True
+        self._emit(ev.SessionReset(time.monotonic(), self.id, self.bytes_in, self.bytes_out,
+                                   exc.strerror or str(exc)))
+        transport.abort()  # the kernel already dropped the connection: nothing is sent
+
+    def _unwatch_hangup(self) -> None:
+        hangups = getattr(self.owner, "hangups", None)
+        if hangups is not None:
+            hangups.unwatch(self)
 
     async def drained(self) -> None:
         """Wait until the send buffer is below the low-water mark.
@@ -524,6 +570,9 @@ class Session(asyncio.Protocol):
             target = self if session_id == own_id else owner.sessions.get(session_id)
             if target is None:
                 continue
+            if target._stream is not None and kind is not Abort:
+                target._queue(effect)  # after the file being sent, in order
+                continue
             if kind is Send:
                 if not target.our_fin and not target.is_finished:
                     try:
@@ -536,6 +585,8 @@ class Session(asyncio.Protocol):
                 target.half_close()
             elif kind is Abort:
                 target.abort(effect.reason)  # type: ignore[union-attr]
+            elif kind is SendFile:
+                target.send_file(effect.path, effect.offset, effect.length)  # type: ignore[union-attr]
             elif kind is Resume:
                 if target._write_paused:
                     target._resume_wanted = True

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 
 from tcpbench.engine.errors import ConnectError, ListenError
 from tcpbench.engine.registry import SERVICES, UnknownServiceError, build_service
+from tcpbench.screens.limits import collect_limits, limits_fields
 from tcpbench.services.base import Option, OptionError, ServiceInfo
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
                 yield Input(str(self.initial_port), id="port", placeholder="0 = any", classes="port",
                             compact=True)
             yield Static("", id="warning", classes="warning", markup=False)
+            yield limits_fields()
             yield VerticalScroll(id="options")
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -243,8 +245,10 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
     async def action_start(self) -> None:
         try:
             options, host, port = self.collect()
+            idle_timeout, admission = collect_limits(self)
             service = build_service(self.service_name, options)
-            listener = await self.manager.start_listener(service, host, port)
+            listener = await self.manager.start_listener(service, host, port, idle_timeout=idle_timeout,
+                                                         admission=admission)
         except (ValueError, OptionError, ListenError, UnknownServiceError) as exc:
             self.show_error(str(exc))
             return

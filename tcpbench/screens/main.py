@@ -85,6 +85,8 @@ class MainScreen(LogSelectionScreen):
         self._opened: list[int] = []
         self._resets: list[str] = []
         self._last_reset_notice = -RESET_NOTICE_SECONDS
+        self._refusals: list[str] = []
+        self._last_refusal_notice = -RESET_NOTICE_SECONDS
 
     @property
     def bench(self) -> Workbench:
@@ -147,6 +149,7 @@ class MainScreen(LogSelectionScreen):
             events, self.events = self.events, []
             self._handle_events(events)
         self._report_resets()
+        self._report_refusals()
         log = self.query_one(ByteLogView)
         log.sync()
         if full:
@@ -167,6 +170,9 @@ class MainScreen(LogSelectionScreen):
                 listener = app.manager.listeners.get(event.listener)
                 if listener is not None:
                     self.query_one(ListenersTable).track(listener)
+            elif isinstance(event, ev.ConnectionRefusedByRule):
+                self._refusals.append(f"listener {event.listener} turned {ev.format_address(event.peer)} "
+                                      f"away: {event.reason} ({event.detail}; {event.how})")
             elif isinstance(event, ev.SessionReset):
                 self._resets.append(f"session {event.session}: reset by peer ({event.message})")
             # ListenerFailed is not shown here: it only comes from start_listener, which
@@ -186,6 +192,18 @@ class MainScreen(LogSelectionScreen):
         text = resets[0] if len(resets) == 1 else (
             f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
         self.app.notify(text, title="connection reset", severity="warning", markup=False)
+
+    def _report_refusals(self) -> None:
+        # As resets: a scanner hitting a --deny rule is one toast every few seconds, not a storm.
+        now = time.monotonic()
+        if not self._refusals or now - self._last_refusal_notice < RESET_NOTICE_SECONDS:
+            return
+        refusals, self._refusals = self._refusals, []
+        self._last_refusal_notice = now
+        text = refusals[0] if len(refusals) == 1 else (
+            f"{len(refusals)} connections were turned away (the last: {refusals[-1]})")
+        self.app.notify(text, title="connection refused by a rule", severity="information",
+                        markup=False)
 
     # --- selection and the send bar ---------------------------------------------
 

@@ -35,6 +35,22 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class SendFile:
+    """Stream `length` bytes of the file at `path`, from `offset`, to a session.
+
+    The engine reads the file in chunks as the peer takes them (flow control), so
+    a big file is never held whole. Effects for the same session that come after
+    it wait until it is all sent. If the file cannot be read to the end, the
+    session is aborted: the peer was promised `length` bytes.
+    """
+
+    session: int
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class HalfClose:
     """Send FIN after the queued bytes; keep reading."""
 
@@ -75,7 +91,7 @@ class Note:
     fields: tuple[tuple[str, Any], ...] = ()
 
 
-Effect = Send | HalfClose | Close | Abort | Note | Resume
+Effect = Send | SendFile | HalfClose | Close | Abort | Note | Resume
 Effects = list[Effect]
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tcpbench.safetext import escape_bytes, escape_text
-from tcpbench.services.base import Abort, Close, Effects, Note, Option, OptionError, Resume, Send, Service
+from tcpbench.services.base import (Abort, Close, Effects, Note, Option, OptionError, Resume, Send,
+                                    SendFile, Service)
 from tcpbench.services.http_files import DirectoryRoot
 from tcpbench.services.http_wire import CLOSED, END, NEED_DATA, Answer, PeerError, Request, Wire, validate
 from tcpbench.services.http_wire_h11 import H11Wire
@@ -45,9 +46,10 @@ SERVER_NAME = b"tcpbench"
 FRAMING_HEADERS = ("content-length", "transfer-encoding", "connection", "content-type")
 PIPELINE_BATCH = 256 * 1024
 """Answer bytes produced per batch while more pipelined requests wait (see the docstring)."""
-REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
+REASONS = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
-           431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
+           416: "Range Not Satisfiable", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
 
 
 @dataclass(slots=True)
@@ -82,7 +84,8 @@ class HttpService(Service):
         Option("header", list, None, "an extra response header 'Name: value' (repeatable)", "HEADER"),
         Option("dir", str, None, "serve files from this directory (index.html, 404s)", "DIR"),
         Option("keepalive_timeout", float, 5.0, "close idle keep-alive connections after S seconds", "S"),
-        Option("header_timeout", float, 10.0, "answer 408 when a request head takes longer", "S"),
+        Option("header_timeout", float, 10.0, "answer 408 when a request head takes longer, or when "
+               "a request body stalls that long", "S"),
         Option("max_head", int, 16384, "largest request head in bytes (431 above)", "BYTES"),
         Option("parser", str, "auto", "request parser: httptools (llhttp, fast; h11 reads what it "
                "finds unusual) or h11 alone; auto: httptools when installed", "NAME", choices=PARSERS),
@@ -206,7 +209,11 @@ class HttpService(Service):
             if exchange.done or exchange.held:
                 continue  # held: flow control waits for the peer to read, not a timer
             if exchange.request is not None:
-                continue  # a request body is arriving; the engine's idle timeout covers stalls
+                # A body is arriving: 408 when it stalls (nothing for --header-timeout seconds,
+                # as nginx's client_body_timeout), so a slow upload still gets through.
+                if now - exchange.last_activity >= self.header_timeout:
+                    effects += self._error(session, exchange, 408, "the request body stalled", now)
+                continue
             if exchange.head_started is not None:
                 if now - exchange.head_started >= self.header_timeout:
                     effects += self._error(session, exchange, 408, "the request head did not arrive "
@@ -247,7 +254,9 @@ class HttpService(Service):
                 wire.next_cycle()
                 if wire.has_pending:
                     exchange.head_started = now
-                    answered += len(answer[0].data)  # type: ignore[union-attr]
+                    # A file streamed from --dir counts whole: its bytes are as real as a body's.
+                    answered += sum(len(e.data) if type(e) is Send else e.length  # type: ignore[union-attr]
+                                    for e in answer if type(e) is Send or type(e) is SendFile)
                     if answered >= PIPELINE_BATCH:
                         exchange.held = True
                         effects.append(Resume(session))
@@ -269,19 +278,26 @@ class HttpService(Service):
         exchange.request = None
         exchange.requests += 1
         head_only = request.method == b"HEAD"
+        stream = None
         if self.root is None:
             status, size = self.status, len(self.body)
             prepared = self._fixed
         else:
-            answer = self.root.answer(request.target)
-            status, size = answer.status, len(answer.body)
-            extra = (() if answer.location is None
-                     else ((b"Location", answer.location.encode("ascii", "replace")),))
+            # Ranges are defined for GET only (RFC 9110 14.2); If-Range we cannot check.
+            wanted = request.range if request.method == b"GET" and not request.if_range else None
+            answer = self.root.answer(request.target, wanted)
+            status, size, stream = answer.status, answer.length, answer.stream
+            extra = answer.headers + (() if answer.location is None
+                                      else ((b"Location", answer.location.encode("ascii", "replace")),))
             prepared = self.wire_class.prepare(
-                self._answer(status, answer.content_type.encode(), answer.body, extra))
-        return [Send(session, exchange.wire.respond(prepared, head_only)),
-                self._access(session, request.method, request.target, status,
-                             0 if head_only else size, now - exchange.request_started)]
+                self._answer(status, answer.content_type.encode(), answer.body, extra, size))
+        access = self._access(session, request.method, request.target, status,
+                              0 if head_only else size, now - exchange.request_started)
+        if stream is not None and not head_only:
+            # The head now; the engine streams the body from the file as the peer takes it.
+            return [Send(session, exchange.wire.respond_head(prepared, size)),
+                    SendFile(session, *stream), access]
+        return [Send(session, exchange.wire.respond(prepared, head_only)), access]
 
     def _error(self, session: int, exchange: _Exchange, status: int, why: str, now: float) -> Effects:
         """Answer a peer error (if we still may) and close: the peer is to blame."""
@@ -303,10 +319,12 @@ class HttpService(Service):
         effects.append(Close(session))
         return effects
 
-    def _answer(self, status: int, content_type: bytes, body: bytes, extra: tuple = ()) -> Answer:
+    def _answer(self, status: int, content_type: bytes, body: bytes, extra: tuple = (),
+                length: int | None = None) -> Answer:
+        length = len(body) if length is None else length
         return Answer(status, REASONS.get(status, "").encode(),
                       ((b"Server", SERVER_NAME), (b"Content-Type", content_type),
-                       (b"Content-Length", b"%d" % len(body)), *self.extra_headers, *extra), body)
+                       (b"Content-Length", b"%d" % length), *self.extra_headers, *extra), body)
 
     def _access(self, session: int, method: bytes, target: bytes, status: int, size: int,
                 duration: float, why: str = "") -> Note:

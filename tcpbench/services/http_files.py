@@ -8,6 +8,17 @@ is split into segments (so `%2e%2e` and `%2f` are caught), `..` segments are
 refused, empty segments (`//etc`) are dropped so an absolute path stays under
 the root, NUL bytes are refused, and the final path is resolved with symlinks
 and checked to lie under the resolved root (a symlink leading out is a 404).
+
+Files of any size are served. Up to `INLINE_LIMIT` bytes are read into the
+answer; a larger body is named (path, offset, length) for the engine to stream
+with flow control (`SendFile`), so the process never holds a big file.
+
+Ranges (RFC 9110 section 14), for resumable downloads (`curl -C -`, browsers,
+download managers): one range, `bytes=a-b`, `bytes=a-` or `bytes=-n`, gets 206
+with Content-Range; a range past the end gets 416 with `Content-Range: bytes
+*/SIZE`. What we may ignore we ignore and send the whole file (200): a Range
+that does not parse, several ranges (no multipart/byteranges here), or any
+If-Range (we cannot tell whether the client's copy is current).
 """
 
 from __future__ import annotations
@@ -15,11 +26,15 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-MAX_FILE = 64 * 1024 * 1024
-"""Files are read whole (a Send effect carries bytes); larger ones get 413."""
+INLINE_LIMIT = 256 * 1024
+"""Bodies up to this are read into the answer; larger ones are streamed by the engine."""
+
+_RANGE = re.compile(r"bytes[ \t]*=[ \t]*(?:(\d{1,20})-(\d{0,20})|-(\d{1,20}))[ \t]*")
+UNSATISFIABLE = "unsatisfiable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +43,41 @@ class FileAnswer:
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
     location: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    """More headers for the answer (Accept-Ranges, Content-Range)."""
+    stream: tuple[str, int, int] | None = None
+    """(path, offset, length) of a body too big for `body` (which is then empty)."""
+
+    @property
+    def length(self) -> int:
+        """The body's length as Content-Length announces it."""
+        return self.stream[2] if self.stream is not None else len(self.body)
+
+
+def parse_range(value: bytes | None, size: int) -> tuple[int, int] | str | None:
+    """(first, last) byte positions (inclusive) of a single `Range` for a `size`-byte file,
+    `UNSATISFIABLE`, or None when the header is absent or is to be ignored."""
+    if value is None:
+        return None
+    try:
+        text = value.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    match = _RANGE.fullmatch(text)
+    if match is None:
+        return None  # not one range we understand (several, other units, garbage): ignored
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        length = int(suffix)
+        if length == 0 or size == 0:
+            return UNSATISFIABLE
+        return max(0, size - length), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None  # RFC 9110 14.1.1: an invalid range-spec; the whole header is ignored
+    if start >= size:
+        return UNSATISFIABLE
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def _plain(status: int, text: str) -> FileAnswer:
@@ -78,24 +128,42 @@ class DirectoryRoot:
             return None, _plain(404, "not found\n")
         return candidate, None
 
-    def answer(self, target: bytes) -> FileAnswer:
-        """200 with the file's bytes, or the error answer."""
+    def answer(self, target: bytes, range_header: bytes | None = None) -> FileAnswer:
+        """200 with the file (206 for a satisfiable `range_header`, 416 for another), or
+        the error answer. Large bodies are named in `stream`, not read."""
         path, answer = self.resolve(target)
         if answer is not None:
             return answer
         assert path is not None
         try:
-            if os.path.getsize(path) > MAX_FILE:
-                return _plain(413, "file too large for tcpbench (64 MiB limit)\n")
             with open(path, "rb") as handle:
-                body = handle.read(MAX_FILE + 1)
+                size = os.fstat(handle.fileno()).st_size
+                wanted = parse_range(range_header, size)
+                if wanted == UNSATISFIABLE:
+                    return FileAnswer(416, b"range not satisfiable\n", headers=((b"Accept-Ranges", b"bytes"),
+                                                         (b"Content-Range", b"bytes */%d" % size)))
+                status, headers = 200, ((b"Accept-Ranges", b"bytes"),)
+                first, length = 0, size
+                if isinstance(wanted, tuple):
+                    first, length = wanted[0], wanted[1] - wanted[0] + 1
+                    status = 206
+                    headers += ((b"Content-Range", b"bytes %d-%d/%d" % (first, wanted[1], size)),)
+                stream = None
+                body = b""
+                if length <= INLINE_LIMIT:
+                    handle.seek(first)
+                    body = handle.read(length)
+                    if len(body) != length:  # it shrank as we read it
+                        return _plain(503, "the file changed while it was read; try again\n")
+                else:
+                    stream = (path, first, length)
         except OSError:
             return _plain(403, "cannot read this file\n")
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in ("application/javascript",
                                                                  "application/json"):
             content_type += "; charset=utf-8"
-        return FileAnswer(200, body, content_type)
+        return FileAnswer(status, body, content_type, headers=headers, stream=stream)
 
     def _listing(self, directory: str, url_path: str) -> FileAnswer:
         try:

@@ -16,6 +16,8 @@ The interface (a wire is one connection; nothing here blocks or reads a clock):
                             body is read too) | CLOSED (FIN between requests);
                             raises PeerError(status, reason) for garbage
     wire.respond(prepared, head_only) -> bytes    the answer to the request just ENDed
+    wire.respond_head(prepared, length) -> bytes  only the head of it: the engine streams
+                            the `length` body bytes that its Content-Length announces
     wire.must_close         after respond: the connection ends here (HTTP/1.0, close)
     wire.next_cycle()       ready for the next (pipelined) request
     wire.has_pending        bytes of a next request are already buffered
@@ -68,6 +70,10 @@ class Request:
     """h11's rule: HTTP/1.1 or later and no `close` in Connection (HTTP/1.0 always closes)."""
     expects_continue: bool
     """HTTP/1.1 with `Expect: 100-continue`: the peer waits for a 100 before its body."""
+    range: bytes | None = None
+    """The Range header's value (None without one, or with several: then it is ignored)."""
+    if_range: bool = False
+    """An If-Range header came: we cannot validate it, so the whole file is sent (RFC 9110 13.1.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,8 @@ class Wire(Protocol):
     def continue_response(self) -> bytes: ...
 
     def respond(self, prepared: Any, head_only: bool) -> bytes: ...
+
+    def respond_head(self, prepared: Any, length: int) -> bytes: ...
 
     def next_cycle(self) -> None: ...
 

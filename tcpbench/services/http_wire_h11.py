@@ -22,6 +22,18 @@ from tcpbench.services.http_wire import (CLOSED, END, NEED_DATA, Answer, PeerErr
 BOTH_FRAMINGS = "both Content-Length and Transfer-Encoding (refused: request smuggling)"
 
 
+class _Length:
+    """Stands for `n` body bytes in h11's Content-Length accounting (only `len` is used)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class H11Wire:
     __slots__ = ("_conn", "_request", "must_close")
 
@@ -59,9 +71,14 @@ class H11Wire:
             return NEED_DATA  # NEED_DATA, or PAUSED until next_cycle
 
     def _request_from(self, event: h11.Request) -> Request:
-        chunked = length = close = False
+        chunked = length = close = if_range = False
+        ranges: list[bytes] = []
         for name, value in event.headers:  # h11's names are lower case
-            if name == b"transfer-encoding":
+            if name == b"range":
+                ranges.append(bytes(value))
+            elif name == b"if-range":
+                if_range = True
+            elif name == b"transfer-encoding":
                 chunked = True
             elif name == b"content-length":
                 length = True
@@ -71,7 +88,8 @@ class H11Wire:
             raise PeerError(400, BOTH_FRAMINGS)
         keep_alive = not close and event.method != b"CONNECT" and event.http_version >= b"1.1"
         self._request = Request(bytes(event.method), bytes(event.target), keep_alive,
-                                self._conn.they_are_waiting_for_100_continue)
+                                self._conn.they_are_waiting_for_100_continue,
+                                ranges[0] if len(ranges) == 1 else None, if_range)
         return self._request
 
     def continue_response(self) -> bytes:
@@ -89,6 +107,17 @@ class H11Wire:
         data = conn.send(response)
         if not head_only and answer.body:
             data += conn.send(body)
+        data += conn.send(h11.EndOfMessage())
+        self.must_close = conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE
+        return data
+
+    def respond_head(self, prepared: tuple, length: int) -> bytes:
+        answer, response, _ = prepared
+        conn = self._conn
+        data = conn.send(response)
+        # The body goes out apart (the engine streams it), but h11 must count it to
+        # frame the response: hand it a stand-in of the right length, never sent.
+        conn.send_with_data_passthrough(h11.Data(data=_Length(length)))
         data += conn.send(h11.EndOfMessage())
         self.must_close = conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE
         return data

@@ -42,7 +42,7 @@ HEAD_END = re.compile(b"\n\r?\n")
 """Where h11 ends a head (h11/_receivebuffer.py)."""
 
 _NOTED = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection", b"expect",
-                    b"upgrade"))
+                    b"upgrade", b"range", b"if-range"))
 _MAX_LENGTH_DIGITS = 20  # h11's CONTENT_LENGTH_MAX_DIGITS
 
 _HEAD, _BODY, _PAUSED, _H11 = range(4)
@@ -131,6 +131,12 @@ class LlhttpWire:
             return prepared[1] if close else prepared[0]
         return prepared[1] + prepared[2] if close else prepared[3]
 
+    def respond_head(self, prepared: tuple[bytes, bytes, bytes, bytes], length: int) -> bytes:
+        request = self._request
+        close = request is None or not request.keep_alive
+        self.must_close = close
+        return prepared[1] if close else prepared[0]
+
     def next_cycle(self) -> None:
         self._request = None
         self._state = _HEAD
@@ -207,7 +213,8 @@ class LlhttpWire:
         hosts = 0
         length = None
         keep_alive = version == b"1.1"
-        expects_continue = False
+        expects_continue = if_range = False
+        ranges: list[bytes] = []
         for name, value in noted:
             if name == b"host":
                 hosts += 1
@@ -219,6 +226,10 @@ class LlhttpWire:
             elif name == b"connection":
                 if keep_alive and _has(value, b"close"):
                     keep_alive = False
+            elif name == b"range":
+                ranges.append(value)
+            elif name == b"if-range":
+                if_range = True
             elif name == b"expect":
                 expects_continue = expects_continue or (version == b"1.1" and _has(value, b"100-continue"))
             else:  # Transfer-Encoding, Upgrade: h11's business
@@ -230,7 +241,8 @@ class LlhttpWire:
         if length:  # llhttp now waits for a body we count ourselves: a new parser next time
             self._parser = None
         self._remaining = self._length = length or 0
-        return Request(method, target, keep_alive, expects_continue)
+        return Request(method, target, keep_alive, expects_continue,
+                       ranges[0] if len(ranges) == 1 else None, if_range)
 
     # --- the unusual request: h11 reads it -----------------------------------------------
 

@@ -255,7 +255,8 @@ class ListenersTable(_SyncedTable):
     COLUMNS = (ColumnSpec("id", "#", 3), ColumnSpec("service", "service", 7),
                ColumnSpec("address", "address", 15, 47), ColumnSpec("state", "state", 9),
                ColumnSpec("conns", "conns", 7, 13), ColumnSpec("in", "in", 5),
-               ColumnSpec("out", "out", 5))
+               ColumnSpec("out", "out", 5), ColumnSpec("refused", "refused", 7))
+    """`refused`: connections its admission rules turned away (last: it folds first)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -270,7 +271,8 @@ class ListenersTable(_SyncedTable):
             live = len(listener.sessions)
             self._put(listener_id, (
                 str(listener_id), listener.service_name, address(listener.address), listener.state,
-                f"{live}/{listener.accepted}", human_bytes(total_in), human_bytes(total_out)))
+                f"{live}/{listener.accepted}", human_bytes(total_in), human_bytes(total_out),
+                str(listener.refused) if listener.admission is not None else "-"))
         self._end_sync()
 
 

@@ -193,3 +193,30 @@ async def test_a_slow_client_throttles_the_upstream_with_bounded_memory(manager)
     finally:
         server.close()
         await server.wait_closed()
+
+
+# --- a relay to itself ------------------------------------------------------------------
+
+
+async def test_a_relay_to_its_own_listener_is_refused(manager) -> None:
+    import socket as _socket
+
+    from tcpbench.engine import ListenError, events as _ev
+    from tcpbench.engine.relay import RelayService
+
+    failed: list = []
+    manager.subscribe(lambda e: failed.append(e) if isinstance(e, _ev.ListenerFailed) else None)
+    with _socket.socket() as probe:  # a free port to ask for by number
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for host, to in (("127.0.0.1", f"127.0.0.1:{port}"), ("127.0.0.1", f"localhost:{port}"),
+                     ("0.0.0.0", f"127.0.0.1:{port}")):
+        with pytest.raises(ListenError) as info:
+            await manager.start_listener(RelayService(to=to), host, port)
+        assert info.value.reason == "loop" and "this listener itself" in str(info.value)
+        assert "\n" not in str(info.value)
+    assert not manager.listeners and len(failed) == 3
+    # The port was given back: a relay elsewhere may listen there now.
+    other = await manager.start_listener(RelayService(to=f"127.0.0.1:{port + 1 if port < 65535 else 1}"),
+                                         "127.0.0.1", port)
+    assert other.port == port
