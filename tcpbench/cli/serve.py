@@ -13,6 +13,7 @@ import gc
 import sys
 from typing import Any
 
+from tcpbench.cli import tls_args
 from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import HEADLESS_ENDED_KEPT, HEADLESS_STORE_CAP, PREVIEW, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
@@ -44,6 +45,7 @@ def add_parser(commands: Any) -> None:
                          help="do not print data previews (counts only)")
         sub.add_argument("--idle-timeout", type=parse_positive, default=None, metavar="S",
                          help="close sessions idle for S seconds")
+        tls_args.add_server_options(sub)
         for option in info.options:
             _add_option(sub, option)
         sub.set_defaults(run=main, service_options=[o.name for o in info.options])
@@ -72,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         service = build_service(args.service, options)
     except OptionError as exc:
         raise UsageError(str(exc)) from None
+    args.tls_setting = tls_args.build_server(args, tls_args.service_alpn(service))
     return run(lambda stop: _serve(args, service, stop))
 
 
@@ -92,7 +95,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
                               ended_kept=HEADLESS_ENDED_KEPT) as manager:
         try:
             listener = await manager.start_listener(service, args.host, args.port,
-                                                    idle_timeout=args.idle_timeout)
+                                                    idle_timeout=args.idle_timeout,
+                                                    tls=args.tls_setting)
         except ListenError as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 2
@@ -100,6 +104,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
         # frozen, the garbage collector's full passes need not walk it again.
         gc.freeze()
         print(f"listening on {format_address(listener.address)}", flush=True)
+        if listener.tls is not None:
+            print(tls_args.describe_server(listener.tls), flush=True)
         if args.host not in LOOPBACK:
             print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "
                   "machine", file=sys.stderr, flush=True)

@@ -31,6 +31,8 @@ import socket
 from collections import deque
 from typing import Any, Callable
 
+from tcpbench.engine.tls import SHUTDOWN_TIMEOUT
+
 LISTEN_BACKLOG = 4096
 """Per queue; the kernel caps it at net.core.somaxconn (4096 on current kernels)."""
 ACCEPT_QUEUES = 4
@@ -59,8 +61,13 @@ class Acceptor:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, socks: list[socket.socket],
                  protocol_factory: Callable[[], asyncio.Protocol],
-                 on_trouble: Callable[[OSError], None]) -> None:
+                 on_trouble: Callable[[OSError], None], *, tls: Any = None,
+                 on_tls_failure: Callable[[Any, BaseException], None] | None = None) -> None:
         self.loop = loop
+        self.tls = tls
+        """A `tcpbench.engine.tls.ServerTls`: each connection's handshake runs before its
+        protocol is made; a failure goes to `on_tls_failure(peer_address, exc)`."""
+        self.on_tls_failure = on_tls_failure
         self.socks = socks
         self.protocol_factory = protocol_factory
         self.on_trouble = on_trouble
@@ -154,6 +161,10 @@ class Acceptor:
             self.loop.call_soon(self._admit_batch)
 
     async def _admit(self, conn: socket.socket) -> None:
+        tls = self.tls
+        if tls is not None:
+            await self._admit_tls(conn, tls)
+            return
         try:
             await self.loop.connect_accepted_socket(self.protocol_factory, conn)
         except OSError:
@@ -163,6 +174,24 @@ class Acceptor:
             if not isinstance(exc, asyncio.CancelledError):
                 self.loop.call_exception_handler({"message": "tcpbench: admitting a connection failed",
                                                   "exception": exc})
+            raise
+
+    async def _admit_tls(self, conn: socket.socket, tls: Any) -> None:
+        try:
+            peer = conn.getpeername()
+        except OSError:
+            conn.close()
+            return
+        try:
+            await self.loop.connect_accepted_socket(
+                self.protocol_factory, conn, ssl=tls.context,
+                ssl_handshake_timeout=tls.handshake_timeout, ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            conn.close()  # a failed handshake: asyncio closed the transport; the socket too
+            if self.on_tls_failure is not None and not self.closed:
+                self.on_tls_failure(peer, exc)
+        except BaseException:
+            conn.close()
             raise
 
     def _pause(self, exc: OSError) -> None:

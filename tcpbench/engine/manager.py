@@ -29,6 +29,8 @@ from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.bytestore import DEFAULT_CAP
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
+from tcpbench.engine.tls import (CLOSED, SHUTDOWN_TIMEOUT, ClientTls, ServerTls, TlsHandshakeError,
+                                 classify_tls_error)
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
@@ -50,6 +52,10 @@ class Listener:
     address: tuple[str, int]
     acceptor: Acceptor
     idle_timeout: float | None = None
+    tls: ServerTls | None = None
+    """The TLS setting when the listener speaks TLS (its certificate, fingerprint)."""
+    tls_failures: int = 0
+    """Clients whose TLS handshake failed (they never became sessions)."""
     sessions: set[int] = field(default_factory=set)
     accepted: int = 0
     bytes_in: int = 0
@@ -165,7 +171,8 @@ class SessionManager:
     # --- listeners ----------------------------------------------------------------
 
     async def start_listener(self, service: Service, host: str = "127.0.0.1", port: int = 0, *,
-                             idle_timeout: float | None = None) -> Listener:
+                             idle_timeout: float | None = None,
+                             tls: ServerTls | None = None) -> Listener:
         """Listen on HOST:PORT and answer each connection with `service`.
 
         Returns once the socket listens, with the real address (`port=0` picks a
@@ -174,6 +181,11 @@ class SessionManager:
 
         Resource handling: the listening socket belongs to the manager until
         `stop_listener` or `aclose`.
+
+        With `tls` (see `tcpbench.engine.tls.server_tls`) every connection does a
+        TLS handshake first (bounded by its `handshake_timeout`); the service and
+        the byte log see plaintext. A failed handshake is a `TlsHandshakeFailed`
+        event with its reason; the listener keeps serving.
 
         Errors: `ListenError` (port in use, permission denied, unknown host, an
         address not on this machine), after a `ListenerFailed` event.
@@ -201,8 +213,19 @@ class SessionManager:
                            f"(open files are limited by 'ulimit -n'); retrying in 1 s",
                            None, "error"), listener_id)
 
-        acceptor = Acceptor(self.loop, socks, factory, out_of_resources)
-        listener = Listener(listener_id, service, address, acceptor, idle_timeout)
+        def tls_failed(peer: Any, exc: BaseException) -> None:
+            from tcpbench.engine.tls import classify_tls_error
+
+            reason, message = classify_tls_error(
+                exc, server_side=True, timeout=tls.handshake_timeout if tls else 0.0)
+            listener.tls_failures += 1
+            listener.dirty = True
+            self.emit(ev.TlsHandshakeFailed(time.monotonic(), None, listener_id, _short(peer),
+                                            reason, message))
+
+        acceptor = Acceptor(self.loop, socks, factory, out_of_resources, tls=tls,
+                            on_tls_failure=tls_failed)
+        listener = Listener(listener_id, service, address, acceptor, idle_timeout, tls=tls)
         acceptor.start()
         self.listeners[listener_id] = listener
         self._ensure_ticker()
@@ -227,7 +250,7 @@ class SessionManager:
     # --- client sessions -------------------------------------------------------------
 
     async def open_session(self, host: str, port: int, *, timeout: float = 10.0,
-                           service: Service | None = None) -> Session:
+                           service: Service | None = None, tls: ClientTls | None = None) -> Session:
         """Connect to HOST:PORT; return the open session.
 
         Every address the name resolves to is tried in order within `timeout`;
@@ -236,8 +259,14 @@ class SessionManager:
         Resource handling: the session belongs to the manager; close it with
         `session.close()` or let `aclose` do it.
 
+        With `tls` (see `tcpbench.engine.tls.client_tls`) the TLS handshake runs
+        once TCP is connected (bounded by its `handshake_timeout`, on top of
+        `timeout`); the session then opens with a `TlsNegotiated` event.
+
         Errors: `ConnectError` with `reason` refused, timed_out, host_unreachable,
-        network_unreachable, name_not_resolved or other, after a `ConnectFailed`.
+        network_unreachable, name_not_resolved or other, after a `ConnectFailed`;
+        `TlsHandshakeError` (a `ConnectError`) when TCP connected but the handshake
+        failed, after a `TlsHandshakeFailed`.
         """
         session_id = self._take_session_id()
         deadline = self.loop.time() + timeout
@@ -258,6 +287,8 @@ class SessionManager:
                         sock.close()
                         raise
                     session = Session(self, session_id, service, None, self.store_cap)
+                    if tls is not None:
+                        return await self._handshake(session, sock, tls, host, port)
                     try:
                         await self.loop.create_connection(lambda: session, sock=sock)
                     except BaseException:
@@ -273,6 +304,55 @@ class SessionManager:
         reason, message = classify_connect_error(first_error)
         self.emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
         raise ConnectError(host, port, reason, message)
+
+    async def _handshake(self, session: Session, sock: socket.socket, tls: ClientTls,
+                         host: str, port: int) -> Session:
+        # Outside the connect timeout: a slow handshake is its own failure, with its own bound.
+        peer = _short(sock.getpeername())
+        try:
+            async with asyncio.timeout(tls.handshake_timeout + 1.0):
+                await self.loop.create_connection(
+                    lambda: session, sock=sock, ssl=tls.context,
+                    server_hostname=_sni(tls.server_hostname),
+                    ssl_handshake_timeout=tls.handshake_timeout,
+                    ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            reason, message = classify_tls_error(exc, name=tls.server_hostname or host,
+                                                 timeout=tls.handshake_timeout)
+            self.emit(ev.TlsHandshakeFailed(time.monotonic(), session.id, None, peer, reason, message))
+            raise TlsHandshakeError(host, port, reason, message) from None
+        except BaseException:
+            sock.close()
+            raise
+        return session
+
+    async def start_tls(self, session: Session, tls: ClientTls) -> None:
+        """Start TLS on an open client session (STARTTLS): the handshake runs on the same
+        connection, and the session goes on with the plaintext inside TLS.
+
+        Resource handling: the session keeps its id, counters and byte log.
+
+        Errors: `TlsHandshakeError` after a `TlsHandshakeFailed` event; the session is
+        then aborted (TLS cannot fall back to plain text midway).
+        """
+        transport = session.transport
+        if transport is None or session.is_finished:
+            raise TlsHandshakeError(*session.peer, CLOSED, "the connection has already ended")
+        try:
+            new_transport = await self.loop.start_tls(
+                transport, session, tls.context, server_hostname=_sni(tls.server_hostname),
+                ssl_handshake_timeout=tls.handshake_timeout, ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            reason, message = classify_tls_error(exc, name=tls.server_hostname or session.peer[0],
+                                                 timeout=tls.handshake_timeout)
+            session.store.add_event(ev.TlsHandshakeFailed(time.monotonic(), session.id, None,
+                                                          session.peer, reason, message), session.id)
+            self.emit(ev.TlsHandshakeFailed(time.monotonic(), session.id, None, session.peer,
+                                            reason, message))
+            session.abort("the TLS handshake failed")
+            raise TlsHandshakeError(*session.peer, reason, message) from None
+        session.tls_started(new_transport)
 
     # --- operating on sessions ----------------------------------------------------------
 
@@ -441,6 +521,12 @@ class SessionManager:
                 await self._ticker
             except asyncio.CancelledError:
                 pass
+
+
+def _sni(name: str | None) -> str | None:
+    # asyncio wants a server_hostname with every TLS client connect; ssl itself leaves SNI
+    # out for an IP literal, and verifies the IP against the certificate instead.
+    return name or None
 
 
 def _short(address: Any) -> tuple[str, int]:

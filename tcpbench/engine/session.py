@@ -141,7 +141,7 @@ class Session(asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked")
+                 "linked", "tls", "wire")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -176,6 +176,12 @@ class Session(asyncio.Protocol):
         self.conduit: Conduit | None = None
         self.linked: int | None = None
         """The other leg's session id when this session is one side of a relay pair."""
+        self.tls: ev.TlsNegotiated | None = None
+        """How TLS was negotiated, once it was (at connect, accept, or STARTTLS); None for plain TCP."""
+        self.wire: tuple[int, int] | None = None
+        """TLS sessions: (bytes in, bytes out) as TCP carried them, at the last sample (the
+        kernel's counts; TLS closes the socket before `connection_lost`, so it is sampled
+        when the close begins)."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
 
@@ -240,6 +246,8 @@ class Session(asyncio.Protocol):
         self.opened_at = self.last_activity = time.monotonic()
         self.owner.register(self)
         self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
+        if transport.get_extra_info("ssl_object") is not None:
+            self.tls_started()
         if self.conduit is not None:
             self.owner.spawn_handler(self)
         elif self.service is not None:
@@ -247,6 +255,19 @@ class Session(asyncio.Protocol):
                 self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
             except Exception:
                 self._service_failed("session_opened")
+
+    def tls_started(self, transport: Any = None) -> None:
+        """TLS now runs under this session (`transport`: the new one after STARTTLS): record
+        and emit `TlsNegotiated`. The bytes from here on are the plaintext inside TLS."""
+        if transport is not None:
+            self.transport = transport
+        from tcpbench.engine.tls import negotiated
+
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is None:
+            return
+        self.tls = negotiated(self.id, ssl_object)
+        self._emit(self.tls)
 
     def data_received(self, data: bytes) -> None:
         # A plain Protocol, not a BufferedProtocol: recv() hands over a fresh bytes
@@ -275,8 +296,10 @@ class Session(asyncio.Protocol):
             except Exception:
                 self._service_failed("data_received")
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool | None:
         now = time.monotonic()
+        if self.tls is not None:
+            self.sample_wire()
         self.peer_fin = True
         self.last_activity = now
         if self.closed_by is None and not self.our_fin:
@@ -285,7 +308,7 @@ class Session(asyncio.Protocol):
         self._emit(ev.PeerHalfClosed(now, self.id))
         if self._draining:
             self._finish_close()
-            return True
+            return self.tls is None
         if self.conduit is not None:
             self.conduit._feed(b"")
         elif self.service is not None:
@@ -296,8 +319,9 @@ class Session(asyncio.Protocol):
         if self.our_fin and not self.is_finished and self.transport is not None and not self._draining:
             # Both directions are done: nothing more can happen on this connection.
             self._finish_close()
-        # Returning True keeps the transport open: we may still send (half-close).
-        return True
+        # Returning True keeps the transport open: we may still send (half-close). TLS
+        # (close_notify received) cannot half-close: asyncio closes, and warns on True.
+        return self.tls is None
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -318,6 +342,11 @@ class Session(asyncio.Protocol):
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None
+        if self.tls is not None:
+            self.sample_wire()
+            wire_in, wire_out = self.wire or (-1, -1)
+            self._emit(ev.TlsBytesCounted(now, self.id, self.bytes_in, self.bytes_out, wire_in,
+                                          wire_out))
         if not self.is_finished:
             if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
                 self.state = RESET
@@ -383,6 +412,10 @@ class Session(asyncio.Protocol):
         transport = self.transport
         if self.our_fin or self.is_finished or transport is None or transport.is_closing():
             return
+        if not transport.can_write_eof():
+            # TLS: asyncio sends close_notify only with close(), which also stops reading; so
+            # nothing is sent here, and `close()` drains the peer first, then closes.
+            return
         self.our_fin = True
         if self.closed_by is None and not self.peer_fin:
             self.closed_by = "us"
@@ -410,6 +443,8 @@ class Session(asyncio.Protocol):
         if self.peer_fin:
             self._finish_close()
             return
+        if self.closed_by is None:
+            self.closed_by = "us"
         self._draining = True
         self._set_state()
         # Reading must go on (even if paused for backpressure) or the peer's
@@ -496,7 +531,18 @@ class Session(asyncio.Protocol):
         self.owner.report_bug(self, f"{name}.{hook}")
         self.abort(f"internal error in the {name} service")
 
+    def sample_wire(self) -> tuple[int, int] | None:
+        """Read the kernel's byte counts into `wire` (kept when the socket is gone)."""
+        from tcpbench.engine.tls import wire_counts
+
+        counts = wire_counts(self.transport)
+        if counts is not None:
+            self.wire = counts
+        return self.wire
+
     def _finish_close(self) -> None:
+        if self.tls is not None:
+            self.sample_wire()
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None
