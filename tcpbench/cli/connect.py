@@ -24,7 +24,7 @@ from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ConnectError, SessionClosedError, SessionManager
 from tcpbench.engine import events as ev
 from tcpbench.engine.events import format_address
-from tcpbench.engine.starttls import StartTlsRefused, negotiate_starttls
+from tcpbench.engine.starttls import StartTlsRefused, open_starttls
 from tcpbench.safetext import BYTE_TO_TEXT, escape_text
 
 # On a terminal: keep line structure (LF, CR LF, TAB), escape every other control byte.
@@ -104,13 +104,14 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event, tls: Any = Non
                               else verbose(e))
         starttls = getattr(args, "starttls", None)
         try:
-            session = await manager.open_session(args.host, args.port, timeout=args.timeout,
-                                                 tls=None if starttls else tls)
             if starttls:
                 plain["exchange"] = True
-                await negotiate_starttls(manager, session, starttls, tls, timeout=args.timeout,
-                                         transcript=_print_transcript)
+                session = await open_starttls(manager, args.host, args.port, starttls, tls,
+                                              timeout=args.timeout, transcript=_print_transcript)
                 plain["exchange"] = False
+            else:
+                session = await manager.open_session(args.host, args.port, timeout=args.timeout,
+                                                     tls=tls)
         except (ConnectError, StartTlsRefused) as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 1

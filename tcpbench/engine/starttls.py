@@ -33,40 +33,53 @@ class StartTlsRefused(TcpBenchError):
     """The server did not agree to start TLS (or the exchange broke off). One line."""
 
 
-async def negotiate_starttls(manager: SessionManager, session: Session, protocol: str,
-                             tls: ClientTls, *, timeout: float = 10.0,
-                             transcript: Transcript | None = None) -> None:
-    """Run `protocol`'s STARTTLS exchange on `session`, then the TLS handshake.
+async def open_starttls(manager: SessionManager, host: str, port: int, protocol: str,
+                        tls: ClientTls, *, timeout: float = 10.0,
+                        transcript: Transcript | None = None) -> Session:
+    """Connect to HOST:PORT in plain text, run `protocol`'s STARTTLS exchange, then the
+    TLS handshake on the same connection; return the session, now speaking TLS.
 
     Each reply must come within `timeout`. `transcript` is told every line both ways.
 
-    Errors: `StartTlsRefused` when the server says no, ends the connection or is too
-    slow (the session is then closed gracefully); `TlsHandshakeError` when the
-    handshake itself fails (the session is then aborted).
+    Resource handling: the session belongs to the manager, as with `open_session`.
+
+    Errors: `ConnectError` when TCP does not connect; `StartTlsRefused` when the server
+    says no, ends the connection or is too slow (the session is then closed
+    gracefully); `TlsHandshakeError` when the handshake itself fails (the session is
+    then aborted).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown STARTTLS protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
-    exchange = _Exchange(manager, session, timeout, transcript or (lambda d, t: None))
+    # Subscribed before connecting: a server's greeting can arrive before open_session returns.
+    exchange = _Exchange(manager, timeout, transcript or (lambda d, t: None))
     try:
-        if protocol == "smtp":
-            await exchange.reply(_final("220"), "greeting")
-            lines = await exchange.command("EHLO tcpbench.invalid", _final("250"), "EHLO")
-            if not any(line[4:].strip().upper().startswith("STARTTLS") for line in lines):
-                raise StartTlsRefused("the SMTP server does not offer STARTTLS (not in its EHLO reply)")
-            await exchange.command("STARTTLS", _final("220"), "STARTTLS")
-        elif protocol == "imap":
-            await exchange.reply(lambda line: line.startswith("* "), "greeting", ok=("* OK",))
-            await exchange.command("a1 STARTTLS", lambda line: line.startswith("a1 "), "STARTTLS",
-                                   ok=("a1 OK",))
-        else:
-            await exchange.reply(_final("220"), "greeting")
-            await exchange.command("AUTH TLS", _final("234"), "AUTH TLS")
-    except StartTlsRefused:
-        session.close()
-        raise
+        session = await manager.open_session(host, port, timeout=timeout)
+        exchange.attach(session)
+        try:
+            await _converse(exchange, protocol)
+        except StartTlsRefused:
+            session.close()
+            raise
     finally:
         exchange.unsubscribe()
     await manager.start_tls(session, tls)
+    return session
+
+
+async def _converse(exchange: _Exchange, protocol: str) -> None:
+    if protocol == "smtp":
+        await exchange.reply(_final("220"), "greeting")
+        lines = await exchange.command("EHLO tcpbench.invalid", _final("250"), "EHLO")
+        if not any(line[4:].strip().upper().startswith("STARTTLS") for line in lines):
+            raise StartTlsRefused("the SMTP server does not offer STARTTLS (not in its EHLO reply)")
+        await exchange.command("STARTTLS", _final("220"), "STARTTLS")
+    elif protocol == "imap":
+        await exchange.reply(lambda line: line.startswith("* "), "greeting", ok=("* OK",))
+        await exchange.command("a1 STARTTLS", lambda line: line.startswith("a1 "), "STARTTLS",
+                               ok=("a1 OK",))
+    else:
+        await exchange.reply(_final("220"), "greeting")
+        await exchange.command("AUTH TLS", _final("234"), "AUTH TLS")
 
 
 def _final(code: str) -> Callable[[str], bool]:
@@ -75,17 +88,28 @@ def _final(code: str) -> Callable[[str], bool]:
 
 
 class _Exchange:
-    def __init__(self, manager: SessionManager, session: Session, timeout: float,
-                 transcript: Transcript) -> None:
-        self.session = session
+    def __init__(self, manager: SessionManager, timeout: float, transcript: Transcript) -> None:
+        self.session: Session | None = None
         self.timeout = timeout
         self.transcript = transcript
+        self.early: dict[int, bytearray] = {}
+        """Bytes of client sessions that arrived before we knew which one is ours."""
         self.buffer = bytearray()
         self.arrived = asyncio.Event()
         self.unsubscribe = manager.subscribe(self._on_event)
 
+    def attach(self, session: Session) -> None:
+        self.session = session
+        self.buffer = self.early.pop(session.id, bytearray())
+        self.early.clear()
+
     def _on_event(self, event: ev.Event) -> None:
-        if getattr(event, "session", None) != self.session.id:
+        session_id = getattr(event, "session", None)
+        if self.session is None:
+            if type(event) is ev.BytesReceived:
+                self.early.setdefault(event.session, bytearray()).extend(event.data)
+            return
+        if session_id != self.session.id:
             return
         if type(event) is ev.BytesReceived:
             self.buffer += event.data
@@ -96,6 +120,7 @@ class _Exchange:
     async def command(self, text: str, done: Callable[[str], bool], what: str, *,
                       ok: tuple[str, ...] = ()) -> list[str]:
         self.transcript(">", text)
+        assert self.session is not None
         try:
             self.session.send(text.encode("ascii") + b"\r\n")
         except SessionClosedError:
@@ -106,6 +131,8 @@ class _Exchange:
                     ok: tuple[str, ...] = ()) -> list[str]:
         """Lines until `done(line)`; the last must be a success (2xx/3xx, or start with `ok`)."""
         lines: list[str] = []
+        session = self.session
+        assert session is not None
         try:
             async with asyncio.timeout(self.timeout):
                 while True:
@@ -120,7 +147,7 @@ class _Exchange:
                             return lines
                     if len(self.buffer) > MAX_REPLY:
                         raise StartTlsRefused(f"the server's {what} reply has no end of line")
-                    if self.session.is_finished or self.session.peer_fin:
+                    if session.is_finished or session.peer_fin:
                         raise StartTlsRefused(f"the server closed the connection during {what}")
                     self.arrived.clear()
                     await self.arrived.wait()
