@@ -124,9 +124,9 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event, tls: Any = Non
                 return
             if not data:
                 if session.tls is not None:
-                    # TLS cannot half-close: read what is still coming (up to the linger
-                    # time, like socat -t), then close_notify.
-                    session.close()
+                    # TLS cannot half-close (close_notify ends both ways): read what is still
+                    # coming for the linger time, like socat -t, unless the peer closes first.
+                    manager.loop.call_later(manager.linger, session.close)
                 else:
                     session.half_close()
                 return

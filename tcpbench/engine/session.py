@@ -347,6 +347,8 @@ class Session(asyncio.Protocol):
             wire_in, wire_out = self.wire or (-1, -1)
             self._emit(ev.TlsBytesCounted(now, self.id, self.bytes_in, self.bytes_out, wire_in,
                                           wire_out))
+        if isinstance(exc, TimeoutError) and self.tls is not None:
+            exc = None  # our close_notify went unanswered within the shutdown timeout: still ours, in order
         if not self.is_finished:
             if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
                 self.state = RESET
@@ -413,8 +415,8 @@ class Session(asyncio.Protocol):
         if self.our_fin or self.is_finished or transport is None or transport.is_closing():
             return
         if not transport.can_write_eof():
-            # TLS: asyncio sends close_notify only with close(), which also stops reading; so
-            # nothing is sent here, and `close()` drains the peer first, then closes.
+            # TLS: asyncio sends close_notify only with close(), which also ends the
+            # session; so nothing is sent here (`close()` does it).
             return
         self.our_fin = True
         if self.closed_by is None and not self.peer_fin:
@@ -445,6 +447,11 @@ class Session(asyncio.Protocol):
             return
         if self.closed_by is None:
             self.closed_by = "us"
+        if not transport.can_write_eof():
+            # TLS: close() sends close_notify now, and asyncio reads on until the peer's
+            # (bounded by the shutdown timeout), so there is no unread input to cause RST.
+            self._finish_close()
+            return
         self._draining = True
         self._set_state()
         # Reading must go on (even if paused for backpressure) or the peer's
