@@ -277,3 +277,35 @@ def test_connect_starttls_smtp_shows_the_exchange_then_talks_tls() -> None:
     assert "starttls < 220 smtp.test ESMTP" in err and "starttls > STARTTLS" in err
     assert err.index("starttls < 220 2.0.0 Ready") < err.index("TLS negotiated")
     assert done.stdout == b"250 got NOOP\n"
+
+
+def test_probe_tls_reports_version_subject_and_expiry_per_port(tmp_path) -> None:
+    import datetime
+    import json
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = make_self_signed(["old.example"], not_before=now - datetime.timedelta(days=40),
+                               not_after=now - datetime.timedelta(days=10))
+    cert, key = files(tmp_path, expired)
+    with Served("motd", "--tls", "--message", "220 smtps\\x1b[31m here\\r\\n") as greeting, \
+            Served("echo", "--tls", "--cert", cert, "--key", key) as old, \
+            Served("echo") as plain:
+        ports = f"{greeting.port},{old.port},{plain.port}"
+        table = run("probe", "--tls", "--banner", "-w", "2", "127.0.0.1", ports)
+        listed = run("probe", "--tls", "--json", "127.0.0.1", f"{greeting.port},{old.port}")
+        for served in (greeting, old, plain):
+            served.stop()
+    out = table.stdout.decode()
+    assert table.returncode == 1  # the plain port did not negotiate TLS
+    lines = out.splitlines()
+    tls_lines = [line for line in lines if line.startswith("    tls: ")]
+    assert len(tls_lines) == 3
+    assert "TLSv1.3" in tls_lines[0] and "CN=" in tls_lines[0] and "(in 30 days)" in tls_lines[0]
+    assert "CN=old.example" in tls_lines[1] and "EXPIRED 10 days ago" in tls_lines[1]
+    assert tls_lines[2].startswith("    tls: not negotiated: ") and "does not speak TLS" in tls_lines[2]
+    assert "    banner: 220 smtps\\e[31m here\\r\\n" in lines  # read inside TLS, escaped
+    assert "\x1b" not in out
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.decode().splitlines()]
+    assert [row["tls"]["negotiated"] for row in rows] == [True, True]
+    assert rows[1]["tls"]["subject"].endswith("CN=old.example") or "CN=old.example" in rows[1]["tls"]["subject"]
