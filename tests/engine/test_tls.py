@@ -310,3 +310,58 @@ async def test_starttls_not_offered_is_refused_in_one_line(manager) -> None:
             await open_starttls(manager, "127.0.0.1", port, "smtp",
                                 engine_tls.client_tls("127.0.0.1", insecure=True), timeout=5)
         await wait_until(lambda: not manager.sessions, what="the refused session closed")
+
+
+class Scripted:
+    """A plain-text server that answers one command, then starts TLS and echoes a line."""
+
+    def __init__(self, greeting: bytes, command: bytes, answer: bytes) -> None:
+        self.greeting, self.command, self.answer = greeting, command, answer
+        self.tls = engine_tls.server_tls("127.0.0.1")
+        self.got: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(self.greeting)
+            line = await reader.readline()
+            self.got.append(line)
+            if line != self.command:
+                writer.write(b"500 what?\r\n")
+                return
+            writer.write(self.answer)
+            await writer.drain()
+            await writer.start_tls(self.tls.context)
+            writer.write(b"tls: " + await reader.readline())
+            await writer.drain()
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize("protocol, greeting, command, answer", [
+    ("imap", b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n", b"a1 STARTTLS\r\n",
+     b"a1 OK Begin TLS negotiation now\r\n"),
+    ("ftp", b"220-Welcome\r\n220 FTP ready\r\n", b"AUTH TLS\r\n", b"234 AUTH TLS successful\r\n"),
+])
+async def test_starttls_imap_and_ftp(manager, protocol, greeting, command, answer) -> None:
+    scripted = Scripted(greeting, command, answer)
+    server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        session = await open_starttls(manager, "127.0.0.1", port, protocol,
+                                      engine_tls.client_tls("127.0.0.1", insecure=True), timeout=5)
+        assert scripted.got == [command] and session.tls is not None
+        before = session.bytes_in
+        session.send(b"x\n")
+        await wait_until(lambda: session.bytes_in == before + len(b"tls: x\n"))
+        session.close()
+        await asyncio.wait_for(session.closed_future, 10)
+
+
+async def test_starttls_refused_by_the_server_says_what_it_answered(manager) -> None:
+    scripted = Scripted(b"220 FTP ready\r\n", b"NOPE\r\n", b"")
+    server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(StartTlsRefused, match="refused AUTH TLS: 500 what"):
+            await open_starttls(manager, "127.0.0.1", port, "ftp",
+                                engine_tls.client_tls("127.0.0.1", insecure=True), timeout=5)
