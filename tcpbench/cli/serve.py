@@ -20,6 +20,7 @@ from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
 from tcpbench.engine.registry import SERVICES, build_service
+from tcpbench.engine.tls import service_alpn
 from tcpbench.services.base import Option, OptionError
 from tcpbench.usage import UsageError
 
@@ -74,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         service = build_service(args.service, options)
     except OptionError as exc:
         raise UsageError(str(exc)) from None
-    args.tls_setting = tls_args.build_server(args, tls_args.service_alpn(service))
+    args.tls_setting = tls_args.build_server(args, service_alpn(service.name))
     return run(lambda stop: _serve(args, service, stop))
 
 

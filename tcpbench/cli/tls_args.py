@@ -9,8 +9,6 @@ is a `UsageError`: one line, exit 2.
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 from tcpbench.engine.tls import (ClientTls, ServerTls, TlsConfigError, client_tls, server_tls)
 from tcpbench.usage import UsageError
 
@@ -96,8 +94,3 @@ def describe_server(tls: ServerTls) -> str:
 
     what = "self-signed certificate" if tls.self_signed else "certificate"
     return f"tls: {what} {escape_text(tls.subject)}, SHA-256 fingerprint {tls.fingerprint}"
-
-
-def service_alpn(service: Any) -> tuple[str, ...]:
-    """ALPN names a service can honestly accept: HTTP/1.1 for http, none otherwise."""
-    return ("http/1.1",) if getattr(service, "name", "") == "http" else ()

@@ -282,11 +282,17 @@ class TlsNegotiated(Event):
     kind: ClassVar[str] = "tls"
 
     def explain(self) -> str:
-        if self.subject and not self.verified:
-            return "encrypted, but the certificate was NOT verified (--insecure): anyone could be on the other end"
+        facts = f"TLS negotiated: {self.version}, {self.cipher}"
+        facts += f", ALPN {self.alpn}" if self.alpn else ""
+        facts += f", SNI {self.sni}" if self.sni else ""
         if self.subject:
-            return "encrypted, and the certificate is signed by a CA we trust and names the host we asked for"
-        return "encrypted; from here on the bytes shown are the plaintext inside TLS"
+            facts += (f"; certificate {self.subject}, issuer {self.issuer}, names "
+                      f"{', '.join(self.sans) or 'none'}, valid {self.not_before} to {self.not_after}")
+        if self.subject and not self.verified:
+            return facts + "; NOT verified (insecure): anyone could be on the other end"
+        if self.subject:
+            return facts + "; verified: signed by a CA we trust, for the name we asked for"
+        return facts + "; from here on the bytes shown are the plaintext inside TLS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +324,12 @@ class TlsBytesCounted(Event):
     wire_in: int
     wire_out: int
     kind: ClassVar[str] = "tls_bytes"
+
+    def explain(self) -> str:
+        if self.wire_in < 0:
+            return f"TLS ended: {self.bytes_in} plaintext bytes in, {self.bytes_out} out"
+        return (f"TLS ended: {self.bytes_in} plaintext bytes in, {self.bytes_out} out; TCP carried "
+                f"{self.wire_in} in, {self.wire_out} out (records and handshake)")
 
 
 TERMINAL_EVENTS = (SessionClosed, SessionReset, SessionAborted)

@@ -173,6 +173,12 @@ def server_tls(host: str, *, cert_file: str | None = None, key_file: str | None 
     return ServerTls(context, made.der, True, handshake_timeout)
 
 
+def service_alpn(service_name: str) -> tuple[str, ...]:
+    """ALPN names a listener's service can honestly accept: HTTP/1.1 for http, none otherwise
+    (a browser offering h2 then falls back to HTTP/1.1, which is what we speak)."""
+    return ("http/1.1",) if service_name == "http" else ()
+
+
 def _set_alpn(context: ssl.SSLContext, alpn: Sequence[str]) -> None:
     names = [name for name in alpn if name]
     for name in names:

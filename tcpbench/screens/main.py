@@ -163,6 +163,10 @@ class MainScreen(Screen[None]):
                     self.query_one(ListenersTable).track(listener)
             elif isinstance(event, ev.SessionReset):
                 self._resets.append(f"session {event.session}: reset by peer ({event.message})")
+            elif isinstance(event, ev.TlsHandshakeFailed) and event.listener is not None:
+                # A client of our listener: no session, no dialog; a notice (throttled like resets).
+                self._resets.append(f"listener {event.listener}: TLS handshake with "
+                                    f"{ev.format_address(event.peer)} failed: {event.message}")
             # ListenerFailed is not shown here: it only comes from start_listener, which
             # raises too, and each caller (the dialog, --listen) already reports it once.
             elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
@@ -177,9 +181,13 @@ class MainScreen(Screen[None]):
             return
         resets, self._resets = self._resets, []
         self._last_reset_notice = now
+        only_resets = all("reset by peer" in r for r in resets)
         text = resets[0] if len(resets) == 1 else (
-            f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
-        self.app.notify(text, title="connection reset", severity="warning", markup=False)
+            f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})"
+            if only_resets else
+            f"{len(resets)} connections were reset or failed their TLS handshake (the last: {resets[-1]})")
+        self.app.notify(text, title="connection reset" if only_resets else "connection failed",
+                        severity="warning", markup=False)
 
     def _update_log_status(self, log: ByteLogView) -> None:
         which = "all connections" if log.session_id is None else f"session {log.session_id}"
