@@ -106,7 +106,7 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
         gc.freeze()
         print(f"listening on {format_address(listener.address)}", flush=True)
         if listener.tls is not None:
-            print(tls_args.describe_server(listener.tls), flush=True)
+            print(tls_args.describe_server(listener.tls, json_lines=args.json), flush=True)
         if args.host not in LOOPBACK:
             print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "
                   "machine", file=sys.stderr, flush=True)

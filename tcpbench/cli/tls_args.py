@@ -88,9 +88,15 @@ def build_server(args: argparse.Namespace, alpn: tuple[str, ...] = ()) -> Server
         raise UsageError(str(exc)) from None
 
 
-def describe_server(tls: ServerTls) -> str:
-    """The line `serve` prints after `listening on`: what certificate, and its fingerprint."""
+def describe_server(tls: ServerTls, *, json_lines: bool = False) -> str:
+    """The line `serve` prints after `listening on`: what certificate, and its fingerprint
+    (a JSON object with `--json`)."""
     from tcpbench.safetext import escape_text
 
+    if json_lines:
+        import json
+
+        return json.dumps({"event": "tls_certificate", "self_signed": tls.self_signed,
+                           "subject": tls.subject, "sha256": tls.fingerprint}, ensure_ascii=True)
     what = "self-signed certificate" if tls.self_signed else "certificate"
     return f"tls: {what} {escape_text(tls.subject)}, SHA-256 fingerprint {tls.fingerprint}"

@@ -309,3 +309,22 @@ def test_probe_tls_reports_version_subject_and_expiry_per_port(tmp_path) -> None
     rows = [json.loads(line) for line in listed.stdout.decode().splitlines()]
     assert [row["tls"]["negotiated"] for row in rows] == [True, True]
     assert rows[1]["tls"]["subject"].endswith("CN=old.example") or "CN=old.example" in rows[1]["tls"]["subject"]
+
+
+HOSTILE = "evil\x1b]0;pwned\x07[bold red]x[/]"
+
+
+def test_hostile_certificate_fields_are_escaped_in_connect_v_and_serve_json(tmp_path) -> None:
+    import json
+
+    cert, key = files(tmp_path, make_self_signed([HOSTILE, "localhost"]))
+    with Served("echo", "--tls", "--cert", cert, "--key", key, "--json") as served:
+        line = served.wait_for("tls_certificate")
+        assert "evil" in json.loads(line)["subject"] and "\x1b" not in line
+        done = run("connect", "--tls", "-k", "-v", "127.0.0.1", str(served.port), stdin=b"x\n")
+        served.wait_for('"event": "tls"')
+        served.stop()
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "CN=evil\\e]0" in err and "[bold red]x[/]" in err  # escaped, shown as text
+    assert "\x1b" not in err and "\x07" not in err

@@ -97,3 +97,27 @@ async def test_plain_connect_to_a_tls_listener_leaves_the_listener_serving():
         await until(pilot, lambda: any("TLS handshake" in n.message
                                        for n in app._notifications), what="failure noticed")
         assert listener.id in app.manager.listeners
+
+
+async def test_a_hostile_certificate_is_inert_in_the_log(tmp_path):
+    from tcpbench.engine.certs import make_self_signed
+    from tcpbench.engine.registry import build_service
+    from tcpbench.engine.tls import server_tls
+
+    made = make_self_signed(["evil\x1b]52;c;cHduZWQ=\x07[@click=app.quit]x[/]", "localhost"])
+    (tmp_path / "c.pem").write_bytes(made.cert_pem)
+    (tmp_path / "k.pem").write_bytes(made.key_pem)
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        listener = await app.manager.start_listener(
+            build_service("echo"), "127.0.0.1", 0,
+            tls=server_tls("127.0.0.1", cert_file=str(tmp_path / "c.pem"),
+                           key_file=str(tmp_path / "k.pem")))
+        await open_connect_dialog(pilot, f"127.0.0.1:{listener.port}", tls=True, insecure=True)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="connected")
+        await until(pilot, lambda: "TLS negotiated" in log_text(app), what="TLS in the log")
+        assert "CN=evil\\e]52" in log_text(app) and "[@click=app.quit]" in log_text(app)
+        await pilot.pause()
+        screen_text = "".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "\x1b" not in screen_text and "\x07" not in screen_text
+        assert app.is_running
