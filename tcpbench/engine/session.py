@@ -416,7 +416,10 @@ class Session(asyncio.Protocol):
             return
         if not transport.can_write_eof():
             # TLS: asyncio sends close_notify only with close(), which also ends the
-            # session; so nothing is sent here (`close()` does it).
+            # session; so nothing is sent here, and the operator is told why.
+            self.owner.note(Note("TLS has no half-close here (close_notify goes with close): "
+                                 "nothing was sent; close the session to end it", self.id, "tls"),
+                            self.listener_id)
             return
         self.our_fin = True
         if self.closed_by is None and not self.peer_fin:
@@ -441,15 +444,15 @@ class Session(asyncio.Protocol):
             return
         if transport.is_closing():
             return
-        self.half_close()
-        if self.peer_fin:
-            self._finish_close()
-            return
-        if self.closed_by is None:
-            self.closed_by = "us"
         if not transport.can_write_eof():
             # TLS: close() sends close_notify now, and asyncio reads on until the peer's
             # (bounded by the shutdown timeout), so there is no unread input to cause RST.
+            if self.closed_by is None and not self.peer_fin:
+                self.closed_by = "us"
+            self._finish_close()
+            return
+        self.half_close()
+        if self.peer_fin:
             self._finish_close()
             return
         self._draining = True

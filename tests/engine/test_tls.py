@@ -365,3 +365,22 @@ async def test_starttls_refused_by_the_server_says_what_it_answered(manager) -> 
         with pytest.raises(StartTlsRefused, match="refused AUTH TLS: 500 what"):
             await open_starttls(manager, "127.0.0.1", port, "ftp",
                                 engine_tls.client_tls("127.0.0.1", insecure=True), timeout=5)
+
+
+async def test_half_close_on_tls_is_explained_and_close_ends_it_in_order(manager) -> None:
+    seen = collect(manager)
+    listener = await tls_echo(manager)
+    session = await manager.open_session("127.0.0.1", listener.port,
+                                         tls=engine_tls.client_tls("127.0.0.1", insecure=True))
+    session.half_close()
+    assert not session.our_fin and session.state == "open"
+    notes = [e for e in seen if isinstance(e, ev.ServiceNoted) and e.session == session.id]
+    assert notes and "no half-close" in notes[0].text
+    session.send(b"still works\n")
+    await wait_until(lambda: session.bytes_in == 12)
+    session.close()
+    await asyncio.wait_for(session.closed_future, 10)
+    assert session.state == "closed" and session.closed_by == "us"
+    await wait_until(lambda: not manager.sessions, what="the listener's side closed too")
+    server_side = [e for e in seen if isinstance(e, ev.SessionClosed) and e.session != session.id]
+    assert server_side and server_side[0].closed_by == "peer"
