@@ -15,7 +15,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from tcpbench.engine.tls import HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, classify_tls_error, negotiated
+from tcpbench.engine.tls import (HANDSHAKE_TIMEOUT, SHUTDOWN_TIMEOUT, is_ip_literal,
+                                 classify_tls_error, negotiated)
 
 BANNER_LIMIT = 4096
 BANNER_QUIET = 0.25
@@ -95,7 +96,7 @@ async def tls_probe(sock: socket.socket, host: str, *, timeout: float, banner: b
     Errors: none; a failed handshake is a result with `negotiated=False`.
     """
     loop = asyncio.get_running_loop()
-    sni = None if _is_ip(host) else host
+    sni = None if is_ip_literal(host) else host
     handshake = min(timeout, HANDSHAKE_TIMEOUT)
     try:
         async with asyncio.timeout(handshake + 1.0):
@@ -140,13 +141,3 @@ async def _read(reader: _Reader, wait: float) -> bytes:
         except TimeoutError:
             break
     return bytes(reader.data[start:start + BANNER_LIMIT])
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True

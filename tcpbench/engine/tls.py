@@ -212,7 +212,11 @@ def negotiated(session_id: int, ssl_object: Any) -> ev.TlsNegotiated:
     name, _protocol, bits = ssl_object.cipher() or ("", "", 0)
     version = ssl_object.version() or ""
     alpn = ssl_object.selected_alpn_protocol() or ""
-    sni = (ssl_object.server_hostname or "") if not ssl_object.server_side else _SNI_SEEN.get(ssl_object, "")
+    if ssl_object.server_side:
+        sni = _SNI_SEEN.get(ssl_object, "")
+    else:  # an IP literal is verified but never sent as SNI (RFC 6066)
+        sni = ssl_object.server_hostname or ""
+        sni = "" if is_ip_literal(sni) else sni
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         return ev.TlsNegotiated(now, session_id, version, name, bits or 0, alpn, sni, False)
@@ -226,6 +230,17 @@ def negotiated(session_id: int, ssl_object: Any) -> ev.TlsNegotiated:
     return ev.TlsNegotiated(now, session_id, version, name, bits or 0, alpn, sni, verified,
                             info.subject, info.issuer, info.sans, info.not_before, info.not_after,
                             info.fingerprint)
+
+
+def is_ip_literal(name: str) -> bool:
+    """True for an IPv4 or IPv6 address (a scope id allowed), False for a name."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def wire_counts(transport: Any) -> tuple[int, int] | None:

@@ -37,7 +37,9 @@ def files(tmp_path, made: MadeCert, name: str = "server") -> tuple[str, str]:
 
 
 def read_line_with(proc: subprocess.Popen, needle: str, stream: str = "stdout",
-                   timeout: float = 10.0) -> str:
+                   timeout: float = 20.0) -> str:
+    """The first line holding `needle`. The pipe must be unbuffered (`bufsize=0`): a buffered
+    readline takes several lines at once, and select() then misses the ones it holds."""
     pipe = getattr(proc, stream)
     deadline = time.monotonic() + timeout
     seen = []
@@ -132,7 +134,7 @@ def test_our_client_against_openssl_s_server(tmp_path) -> None:
     server = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert,
                                "-key", key, "-rev", "-naccept", "1", "-alpn", "http/1.1"],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, bufsize=0)
     try:
         port = read_line_with(server, "ACCEPT").strip().rsplit(":", 1)[1]
         done = run("connect", "--tls", "-k", "-v", "--alpn", "http/1.1", "localhost", port,
@@ -149,7 +151,7 @@ def test_openssl_s_client_against_our_listener() -> None:
     with Served("echo", "--tls") as served:
         client = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{served.port}",
                                    "-servername", "localhost", "-quiet"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         try:
             client.stdin.write(b"ping\n")
             client.stdin.flush()
@@ -161,16 +163,19 @@ def test_openssl_s_client_against_our_listener() -> None:
     assert echoed == "ping\n" and "SNI localhost" in line
 
 
-def test_our_client_against_ncat_ssl_listen() -> None:
+def test_our_client_against_ncat_ssl_listen(tmp_path) -> None:
     need("ncat")
+    cert, key = files(tmp_path, make_self_signed(["localhost"]))  # no RSA key made under load
     port = str(closed_port())  # ncat cannot listen on port 0; a moment's race with others
-    server = subprocess.Popen(["ncat", "--ssl", "-v", "-l", "127.0.0.1", port],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen(["ncat", "--ssl", "--ssl-cert", cert, "--ssl-key", key, "-v", "-l",
+                               "127.0.0.1", port],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              bufsize=0)
     try:
         read_line_with(server, "Listening on", stream="stderr")
         client = subprocess.Popen([*TCPBENCH, "connect", "--tls", "-k", "-v", "127.0.0.1", port],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+                                  stderr=subprocess.PIPE, bufsize=0)
         try:
             client.stdin.write(b"from tcpbench\n")
             client.stdin.flush()
