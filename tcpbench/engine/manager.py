@@ -29,8 +29,8 @@ from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.bytestore import DEFAULT_CAP
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
-from tcpbench.engine.tls import (CLOSED, SHUTDOWN_TIMEOUT, ClientTls, ServerTls, TlsHandshakeError,
-                                 classify_tls_error)
+from tcpbench.engine import tls_connect
+from tcpbench.engine.tls import ClientTls, ServerTls, classify_tls_error
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
@@ -214,8 +214,6 @@ class SessionManager:
                            None, "error"), listener_id)
 
         def tls_failed(peer: Any, exc: BaseException) -> None:
-            from tcpbench.engine.tls import classify_tls_error
-
             reason, message = classify_tls_error(
                 exc, server_side=True, timeout=tls.handshake_timeout if tls else 0.0)
             listener.tls_failures += 1
@@ -288,7 +286,7 @@ class SessionManager:
                         raise
                     session = Session(self, session_id, service, None, self.store_cap)
                     if tls is not None:
-                        return await self._handshake(session, sock, tls, host, port)
+                        return await tls_connect.connect_tls(self, session, sock, tls, host, port)
                     try:
                         await self.loop.create_connection(lambda: session, sock=sock)
                     except BaseException:
@@ -305,28 +303,6 @@ class SessionManager:
         self.emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
         raise ConnectError(host, port, reason, message)
 
-    async def _handshake(self, session: Session, sock: socket.socket, tls: ClientTls,
-                         host: str, port: int) -> Session:
-        # Outside the connect timeout: a slow handshake is its own failure, with its own bound.
-        peer = _short(sock.getpeername())
-        try:
-            async with asyncio.timeout(tls.handshake_timeout + 1.0):
-                await self.loop.create_connection(
-                    lambda: session, sock=sock, ssl=tls.context,
-                    server_hostname=_sni(tls.server_hostname),
-                    ssl_handshake_timeout=tls.handshake_timeout,
-                    ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            reason, message = classify_tls_error(exc, name=tls.server_hostname or host,
-                                                 timeout=tls.handshake_timeout)
-            self.emit(ev.TlsHandshakeFailed(time.monotonic(), session.id, None, peer, reason, message))
-            raise TlsHandshakeError(host, port, reason, message) from None
-        except BaseException:
-            sock.close()
-            raise
-        return session
-
     async def start_tls(self, session: Session, tls: ClientTls) -> None:
         """Start TLS on an open client session (STARTTLS): the handshake runs on the same
         connection, and the session goes on with the plaintext inside TLS.
@@ -336,23 +312,7 @@ class SessionManager:
         Errors: `TlsHandshakeError` after a `TlsHandshakeFailed` event; the session is
         then aborted (TLS cannot fall back to plain text midway).
         """
-        transport = session.transport
-        if transport is None or session.is_finished:
-            raise TlsHandshakeError(*session.peer, CLOSED, "the connection has already ended")
-        try:
-            new_transport = await self.loop.start_tls(
-                transport, session, tls.context, server_hostname=_sni(tls.server_hostname),
-                ssl_handshake_timeout=tls.handshake_timeout, ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            reason, message = classify_tls_error(exc, name=tls.server_hostname or session.peer[0],
-                                                 timeout=tls.handshake_timeout)
-            session.store.add_event(ev.TlsHandshakeFailed(time.monotonic(), session.id, None,
-                                                          session.peer, reason, message), session.id)
-            self.emit(ev.TlsHandshakeFailed(time.monotonic(), session.id, None, session.peer,
-                                            reason, message))
-            session.abort("the TLS handshake failed")
-            raise TlsHandshakeError(*session.peer, reason, message) from None
-        session.tls_started(new_transport)
+        await tls_connect.start_tls(self, session, tls)
 
     # --- operating on sessions ----------------------------------------------------------
 
@@ -521,12 +481,6 @@ class SessionManager:
                 await self._ticker
             except asyncio.CancelledError:
                 pass
-
-
-def _sni(name: str | None) -> str | None:
-    # asyncio wants a server_hostname with every TLS client connect; ssl itself leaves SNI
-    # out for an IP literal, and verifies the IP against the certificate instead.
-    return name or None
 
 
 def _short(address: Any) -> tuple[str, int]:

@@ -384,3 +384,27 @@ async def test_half_close_on_tls_is_explained_and_close_ends_it_in_order(manager
     await wait_until(lambda: not manager.sessions, what="the listener's side closed too")
     server_side = [e for e in seen if isinstance(e, ev.SessionClosed) and e.session != session.id]
     assert server_side and server_side[0].closed_by == "peer"
+
+
+async def test_starttls_then_no_tls_is_a_handshake_error_and_the_session_is_aborted(manager) -> None:
+    async def liar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 FTP ready\r\n")
+        await reader.readline()
+        writer.write(b"234 sure\r\n")
+        await writer.drain()
+        await reader.read(1)  # the ClientHello begins: answer it in plain text
+        writer.write(b"500 what is this\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(liar, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(engine_tls.TlsHandshakeError) as caught:
+            await open_starttls(manager, "127.0.0.1", port, "ftp",
+                                engine_tls.client_tls("127.0.0.1", insecure=True), timeout=5)
+        assert caught.value.reason == engine_tls.NOT_TLS
+        session = manager.history[max(manager.history)]
+        await asyncio.wait_for(session.closed_future, 10)
+        assert session.state == "aborted" and session.tls is None
