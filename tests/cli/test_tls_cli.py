@@ -212,6 +212,18 @@ def test_curl_insecure_100_requests_against_serve_http_tls() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.decode().split() == ["200"] * 100
     assert b"ALPN: server accepted http/1.1" in done.stderr
+    # Each request on its own connection: 100 handshakes, and 100 closes after the answer.
+    with Served("http", "--tls", "--quiet-data") as served:
+        url = f"https://127.0.0.1:{served.port}/"
+        outputs = [arg for _ in range(100) for arg in ("-o", "/dev/null", url)]
+        fresh = subprocess.run(["curl", "--insecure", "-sS", "-H", "Connection: close",
+                                "-w", "%{http_code} %{num_connects}\\n", *outputs],
+                               capture_output=True, timeout=60)
+        served.wait_for("TLS plaintext")
+        code, out, _ = served.stop()
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert fresh.stdout.decode().splitlines() == ["200 1"] * 100
+    assert out.count("TLS negotiated") == 100 and "RESET" not in out and "failed" not in out
     # curl without --insecure refuses the self-signed certificate: the fingerprint is how to check it.
     with Served("http", "--tls") as served:
         strict = subprocess.run(["curl", "-sS", f"https://localhost:{served.port}/"],
