@@ -296,7 +296,7 @@ class Session(asyncio.Protocol):
             except Exception:
                 self._service_failed("data_received")
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool:
         now = time.monotonic()
         if self.tls is not None:
             self.sample_wire()
