@@ -1,6 +1,6 @@
 """tcpbench's benchmark suite: `python -m benchmarks [PART ...]` (or `benchmarks/run`).
 
-Parts: echo, http, scale, chat, ui (default: all, in that order). Each prints one
+Parts: echo, http, scale, chat, ui, tls (default: all, in that order). Each prints one
 table per case: every server's median, min and max over interleaved, rotated
 rounds (a fresh server process per measurement), and its ratio to the suite's
 own bare reference measured in the same round. Peers from Debian's packages
@@ -34,12 +34,12 @@ from pathlib import Path
 from benchmarks import part_chat
 from benchmarks.harness import ROOT, TCPBENCH, Suite, has_uvloop, raise_nofile
 
-ORDER = ["echo", "http", "scale", "chat", "ui"]
+ORDER = ["echo", "http", "scale", "chat", "ui", "tls"]
 
 
 def _load_parts() -> dict:
     parts = {"chat": part_chat.run}
-    for name in ("echo", "http", "scale", "ui"):
+    for name in ("echo", "http", "scale", "ui", "tls"):
         try:
             module = __import__(f"benchmarks.part_{name}", fromlist=["run"])
         except ModuleNotFoundError as exc:

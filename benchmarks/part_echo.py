@@ -144,10 +144,14 @@ def _tail(sock: socket.socket, bound: float) -> tuple[int, bool]:
 
 
 def transfer(server: Server, stream: Stream, window: int | None, deadline_s: float = 300.0,
-             stall: float = STALL) -> dict:
-    """Push the stream through `server`; raises BenchFailure on any wrong or missing byte."""
+             stall: float = STALL, connect=None, tail=None) -> dict:
+    """Push the stream through `server`; raises BenchFailure on any wrong or missing byte.
+
+    `connect(port, conns, stall)` and `tail(sock, bound)` replace the plain-TCP ones
+    (the TLS part wraps the sockets)."""
     conns = stream.conns
-    socks = _connect(server.port, conns, stall)
+    tail = tail or _tail
+    socks = (connect or _connect)(server.port, conns, stall)
     got = [0] * conns
     done_at = [0.0] * conns
     errors: list[str] = []
@@ -235,7 +239,7 @@ def transfer(server: Server, stream: Stream, window: int | None, deadline_s: flo
             waits = server.wchans()
             if waits:
                 errors.insert(0, f"stalled (server processes waiting in {', '.join(waits)})")
-        tails = [_tail(sock, 2.0) for sock in socks] if not errors else []
+        tails = [tail(sock, 2.0) for sock in socks] if not errors else []
         out = server.output_size() - out0
     finally:
         for sock in socks:

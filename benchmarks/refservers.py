@@ -2,7 +2,7 @@
 
     python benchmarks/refservers.py KIND [ARG]
 
-KIND is one of: echo-protocol, echo-streams, h11 (ARG: the body), chat.
+KIND is one of: echo-protocol, echo-protocol-tls (ARG: a PEM with cert and key), echo-streams, h11 (ARG: the body), chat.
 Each binds 127.0.0.1 on a free port with a backlog of 4096 (tcpbench's own
 backlog, so accept bursts compare fairly), prints `listening on 127.0.0.1:PORT`
 as its first line (the same line `tcpbench serve` prints) and serves until
@@ -110,6 +110,13 @@ async def main(kind: str, arg: str | None) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     if kind == "echo-protocol":
         server = await loop.create_server(EchoProtocol, "127.0.0.1", 0, backlog=BACKLOG)
+    elif kind == "echo-protocol-tls":  # ARG: a PEM file with the certificate and its key
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(arg)
+        server = await loop.create_server(EchoProtocol, "127.0.0.1", 0, backlog=BACKLOG,
+                                          ssl=context)
     elif kind == "echo-streams":
         server = await asyncio.start_server(echo_streams, "127.0.0.1", 0, backlog=BACKLOG)
     elif kind == "h11":

@@ -17,13 +17,15 @@ import os
 import sys
 from typing import Any
 
+from tcpbench.cli import tls_args
 from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import HEADLESS_STORE_CAP, EventPrinter
 from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ConnectError, SessionClosedError, SessionManager
 from tcpbench.engine import events as ev
 from tcpbench.engine.events import format_address
-from tcpbench.safetext import BYTE_TO_TEXT
+from tcpbench.engine.starttls import StartTlsRefused, open_starttls
+from tcpbench.safetext import BYTE_TO_TEXT, escape_text
 
 # On a terminal: keep line structure (LF, CR LF, TAB), escape every other control byte.
 _TTY_TRANSLATE = {b: BYTE_TO_TEXT[b] for b in range(256)
@@ -41,6 +43,7 @@ def add_parser(commands: Any) -> None:
                          help="connect timeout in seconds (default 10)")
     connect.add_argument("--verbose", "-v", action="store_true",
                          help="report the TCP lifecycle (connected, FIN, RST) on stderr")
+    tls_args.add_client_options(connect, starttls=True)
     connect.set_defaults(run=main)
 
 
@@ -53,7 +56,12 @@ def parse_remote_port(text: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(lambda stop: _connect(args, stop))
+    tls = tls_args.build_client(args, args.host, args.timeout)
+    return run(lambda stop: _connect(args, stop, tls))
+
+
+def _print_transcript(direction: str, line: str) -> None:
+    print(f"tcpbench: starttls {direction} {escape_text(line)}", file=sys.stderr, flush=True)
 
 
 def _terminal_safe(data: bytes) -> bytes:
@@ -61,13 +69,17 @@ def _terminal_safe(data: bytes) -> bytes:
     return text.replace("\\r\n", "\r\n").encode("ascii")
 
 
-async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
+async def _connect(args: argparse.Namespace, stop: asyncio.Event, tls: Any = None) -> int:
     out = sys.stdout.buffer
     to_tty = os.isatty(out.fileno()) if hasattr(out, "fileno") else False
     outcome: dict[str, str] = {}
+    plain = {"exchange": False}
+    """True during the STARTTLS exchange: its lines go to stderr as a transcript instead."""
 
     def on_event(event: ev.Event) -> None:
         if isinstance(event, ev.BytesReceived):
+            if plain["exchange"]:
+                return
             try:
                 out.write(_terminal_safe(event.data) if to_tty else event.data)
                 out.flush()
@@ -90,9 +102,17 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if verbose is not None:
             manager.subscribe(lambda e: None if isinstance(e, (ev.BytesReceived, ev.BytesSent))
                               else verbose(e))
+        starttls = getattr(args, "starttls", None)
         try:
-            session = await manager.open_session(args.host, args.port, timeout=args.timeout)
-        except ConnectError as exc:
+            if starttls:
+                plain["exchange"] = True
+                session = await open_starttls(manager, args.host, args.port, starttls, tls,
+                                              timeout=args.timeout, transcript=_print_transcript)
+                plain["exchange"] = False
+            else:
+                session = await manager.open_session(args.host, args.port, timeout=args.timeout,
+                                                     tls=tls)
+        except (ConnectError, StartTlsRefused) as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 1
         if args.verbose:
@@ -103,7 +123,12 @@ async def _connect(args: argparse.Namespace, stop: asyncio.Event) -> int:
             if session.is_finished:
                 return
             if not data:
-                session.half_close()
+                if session.tls is not None:
+                    # TLS cannot half-close (close_notify ends both ways): read what is still
+                    # coming for the linger time, like socat -t, unless the peer closes first.
+                    manager.loop.call_later(manager.linger, session.close)
+                else:
+                    session.half_close()
                 return
             if args.crlf:
                 data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")

@@ -180,6 +180,8 @@ class EventPrinter:
         if isinstance(event, ev.ConnectionRefusedByRule):
             return (f"refused {ev.format_address(event.peer)} on listener {event.listener}: "
                     f"{event.reason} ({escape_text(event.detail)}); {event.explain()}")
+        if isinstance(event, (ev.TlsNegotiated, ev.TlsHandshakeFailed, ev.TlsBytesCounted)):
+            return describe_tls(event)
         if isinstance(event, ev.ListenerStopped):
             return f"stopped listening on {ev.format_address(event.address)}"
         if isinstance(event, ev.ListenerFailed):
@@ -196,6 +198,36 @@ class EventPrinter:
         if not limit or len(data) <= limit:
             return f' "{escape_bytes(data)}"'
         return f' "{escape_bytes(data[:limit])}"...'
+
+
+def describe_tls(event: ev.Event) -> str:
+    """Text for the TLS events; every certificate field is escaped (it comes from the peer).
+
+    A negotiated handshake with a certificate takes two lines, as `openssl s_client`
+    separates the connection from the certificate."""
+    if isinstance(event, ev.TlsNegotiated):
+        parts = [escape_text(event.version), f"{escape_text(event.cipher)} ({event.bits} bits)"]
+        parts.append(f"ALPN {escape_text(event.alpn)}" if event.alpn else "no ALPN")
+        if event.sni:
+            parts.append(f"SNI {escape_text(event.sni)}")
+        line = f"#{event.session} TLS negotiated: {', '.join(parts)}"
+        if not event.subject:
+            return line
+        names = ", ".join(escape_text(n) for n in event.sans) or "none"
+        trust = "verified" if event.verified else "NOT verified (--insecure)"
+        return (f"{line}\n#{event.session}   certificate: subject {escape_text(event.subject)}; "
+                f"issuer {escape_text(event.issuer)}; names {names}; valid "
+                f"{escape_text(event.not_before)} to {escape_text(event.not_after)}; {trust}; "
+                f"SHA-256 {escape_text(event.fingerprint)}")
+    if isinstance(event, ev.TlsHandshakeFailed):
+        who = f"#{event.session} " if event.session is not None else ""
+        return (f"{who}TLS handshake with {ev.format_address(event.peer)} failed: "
+                f"{escape_text(event.message)}")
+    if isinstance(event, ev.TlsBytesCounted):
+        wire = ("" if event.wire_in < 0 else
+                f"; on the wire (TLS records, handshake): {event.wire_in} in, {event.wire_out} out")
+        return f"#{event.session} TLS plaintext: {event.bytes_in} bytes in, {event.bytes_out} out{wire}"
+    return escape_text(event.kind)
 
 
 def _json_safe(value: Any) -> Any:

@@ -7,7 +7,7 @@ the service says first (and `--send TEXT` what it answers), escaped to printable
 ASCII so a peer cannot drive the terminal.
 
 Exit status: 0 when every port is open (and no service turned us away at once,
-see `--banner`), 1 otherwise, 2 for bad arguments.
+see `--banner`; with `--tls`, TLS was negotiated), 1 otherwise, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from tcpbench.cli.args import parse_positive
 from tcpbench.cli.runner import run
+from tcpbench.engine.probe_tls import TlsProbe
 from tcpbench.engine.probe import (DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_CONCURRENCY,
                                    ProbeResult, outcome_label, parse_ports, probe,
                                    resolve_addresses, summarize)
@@ -53,6 +54,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--send", type=_send_text, metavar="TEXT",
                         help="send TEXT + CRLF after the banner and show the answer "
                              "(\\r \\n \\t \\xNN escapes); implies --banner")
+    parser.add_argument("--tls", action="store_true",
+                        help="on each open port, also try a TLS handshake and report the version, "
+                             "the certificate's subject and expiry (not verified: like "
+                             "openssl s_client, it shows what is there); --banner reads inside TLS")
     parser.add_argument("--json", action="store_true",
                         help="JSON Lines: host, address, port, outcome, ms, error, explanation, "
                              "banner, answer, service_refused")
@@ -116,7 +121,7 @@ async def _probe_all(args: argparse.Namespace) -> int:
     results: list[ProbeResult] = []
     async for result in probe(args.host, args.ports, timeout=args.timeout,
                               concurrency=args.concurrency, banner=args.banner, send=args.send,
-                              addresses=addresses):
+                              addresses=addresses, tls=args.tls):
         results.append(result)
         printer.row(result)
     if not args.json:
@@ -160,6 +165,8 @@ class TablePrinter:
         # Resolver messages and the host name are shown escaped: both can come from outside.
         _write(self.stream, self._line(escape_text(result.address or result.host), port, outcome,
                                        ms, escape_text(result.error), result.explanation))
+        if result.tls is not None:
+            _write(self.stream, "    tls: " + _tls_line(result.tls))
         if result.banner is not None:
             _write(self.stream, "    banner: " + _clip(result.banner) if result.banner
                    else "    banner: (nothing)")
@@ -174,6 +181,23 @@ class TablePrinter:
         where = f"{escape_text(host)} ({len(addresses)} address{'es' if len(addresses) != 1 else ''})"
         _write(self.stream, f"probed {ports} port{'s' if ports != 1 else ''} on {where} in "
                             f"{seconds:.2f} s: {counts}")
+
+
+def _tls_line(tls: TlsProbe) -> str:
+    if not tls.negotiated:
+        return f"not negotiated: {escape_text(tls.error)}"
+    parts = [escape_text(tls.version), escape_text(tls.cipher)]
+    if tls.alpn:
+        parts.append(f"ALPN {escape_text(tls.alpn)}")
+    if tls.subject:
+        parts.append(f"subject {escape_text(tls.subject)}")
+        days = tls.expires_in_days()
+        when = "" if days is None else (f" (EXPIRED {-days:.0f} days ago)" if days < 0
+                                        else f" (in {days:.0f} days)")
+        parts.append(f"expires {escape_text(tls.not_after)}{when}")
+    else:
+        parts.append("no certificate")
+    return ", ".join(parts)
 
 
 def _clip(data: bytes) -> str:

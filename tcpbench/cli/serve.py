@@ -13,6 +13,7 @@ import gc
 import sys
 from typing import Any
 
+from tcpbench.cli import tls_args
 from tcpbench.cli.admission_args import add_admission_arguments, policy_from_args
 from tcpbench.cli.args import parse_port, parse_positive
 from tcpbench.cli.output import HEADLESS_ENDED_KEPT, HEADLESS_STORE_CAP, PREVIEW, EventPrinter
@@ -20,6 +21,7 @@ from tcpbench.cli.runner import StdinReader, run
 from tcpbench.engine import ListenError, SessionManager
 from tcpbench.engine.events import format_address
 from tcpbench.engine.registry import SERVICES, build_service
+from tcpbench.engine.tls import service_alpn
 from tcpbench.services.base import Option, OptionError
 from tcpbench.usage import UsageError
 
@@ -46,6 +48,7 @@ def add_parser(commands: Any) -> None:
         sub.add_argument("--idle-timeout", type=parse_positive, default=None, metavar="S",
                          help="close each session idle for S seconds (each by its own last activity)")
         add_admission_arguments(sub)
+        tls_args.add_server_options(sub)
         for option in info.options:
             _add_option(sub, option)
         sub.set_defaults(run=main, service_options=[o.name for o in info.options])
@@ -75,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(str(exc)) from None
     args.admission = policy_from_args(args)
+    args.tls_setting = tls_args.build_server(args, service_alpn(service.name))
     return run(lambda stop: _serve(args, service, stop))
 
 
@@ -96,7 +100,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
         try:
             listener = await manager.start_listener(service, args.host, args.port,
                                                     idle_timeout=args.idle_timeout,
-                                                    admission=args.admission)
+                                                    admission=args.admission,
+                                                    tls=args.tls_setting)
         except ListenError as exc:
             print(f"tcpbench: {exc}", file=sys.stderr)
             return 2
@@ -104,6 +109,8 @@ async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Even
         # frozen, the garbage collector's full passes need not walk it again.
         gc.freeze()
         print(f"listening on {format_address(listener.address)}", flush=True)
+        if listener.tls is not None:
+            print(tls_args.describe_server(listener.tls, json_lines=args.json), flush=True)
         if args.host not in LOOPBACK:
             print(f"tcpbench: warning: {args.host} is reachable from the network, not just this "
                   "machine", file=sys.stderr, flush=True)

@@ -37,6 +37,8 @@ Screen = Callable[[socket.socket, Any], bool]
 away). If the screen has a `failed()` method, it is called for an admitted connection
 that never got its transport (so a count of admissions in flight stays exact)."""
 
+from tcpbench.engine.tls import SHUTDOWN_TIMEOUT
+
 LISTEN_BACKLOG = 4096
 """Per queue; the kernel caps it at net.core.somaxconn (4096 on current kernels)."""
 ACCEPT_QUEUES = 4
@@ -71,10 +73,16 @@ class Acceptor:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, socks: list[socket.socket],
                  protocol_factory: Callable[[], asyncio.Protocol],
-                 on_trouble: Callable[[OSError], None], screen: Screen | None = None) -> None:
+                 on_trouble: Callable[[OSError], None], screen: Screen | None = None, *,
+                 tls: Any = None,
+                 on_tls_failure: Callable[[Any, BaseException], None] | None = None) -> None:
         self.loop = loop
         self.screen = screen
         """Asked about each connection before it gets a transport (the listener's admission rules)."""
+        self.tls = tls
+        """A `tcpbench.engine.tls.ServerTls`: each connection's handshake runs before its
+        protocol is made; a failure goes to `on_tls_failure(peer_address, exc)`."""
+        self.on_tls_failure = on_tls_failure
         self.socks = socks
         self.protocol_factory = protocol_factory
         self.on_trouble = on_trouble
@@ -183,6 +191,10 @@ class Acceptor:
             self.loop.call_soon(self._admit_batch)
 
     async def _admit(self, conn: socket.socket) -> None:
+        tls = self.tls
+        if tls is not None:
+            await self._admit_tls(conn, tls)
+            return
         try:
             await self.loop.connect_accepted_socket(self.protocol_factory, conn)
         except OSError:
@@ -200,6 +212,27 @@ class Acceptor:
         failed = getattr(self.screen, "failed", None)
         if failed is not None:
             failed()
+
+    async def _admit_tls(self, conn: socket.socket, tls: Any) -> None:
+        try:
+            peer = conn.getpeername()
+        except OSError:
+            conn.close()
+            self._admission_failed()
+            return
+        try:
+            await self.loop.connect_accepted_socket(
+                self.protocol_factory, conn, ssl=tls.context,
+                ssl_handshake_timeout=tls.handshake_timeout, ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            conn.close()  # a failed handshake: asyncio closed the transport; the socket too
+            self._admission_failed()
+            if self.on_tls_failure is not None and not self.closed:
+                self.on_tls_failure(peer, exc)
+        except BaseException:
+            conn.close()
+            self._admission_failed()
+            raise
 
     def _pause(self, exc: OSError) -> None:
         self._unread()

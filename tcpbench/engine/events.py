@@ -274,4 +274,83 @@ class ServiceNoted(Event):
         return out
 
 
+# --- TLS -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TlsNegotiated(Event):
+    """A TLS handshake completed on a session (client, listener, or STARTTLS).
+
+    Text fields come from the peer's certificate: escape them before showing them.
+    The certificate fields are empty when the peer sent none (a client of our listener)."""
+
+    session: int
+    version: str
+    cipher: str
+    bits: int
+    alpn: str
+    """The application protocol both sides chose ('' when none)."""
+    sni: str
+    """The server name the client asked for ('' when none)."""
+    verified: bool
+    """True when we checked the peer's certificate against trusted CAs and the name."""
+    subject: str = ""
+    issuer: str = ""
+    sans: tuple[str, ...] = ()
+    not_before: str = ""
+    not_after: str = ""
+    fingerprint: str = ""
+    kind: ClassVar[str] = "tls"
+
+    def explain(self) -> str:
+        facts = f"TLS negotiated: {self.version}, {self.cipher}"
+        facts += f", ALPN {self.alpn}" if self.alpn else ""
+        facts += f", SNI {self.sni}" if self.sni else ""
+        if self.subject:
+            facts += (f"; certificate {self.subject}, issuer {self.issuer}, names "
+                      f"{', '.join(self.sans) or 'none'}, valid {self.not_before} to {self.not_after}")
+        if self.subject and not self.verified:
+            return facts + "; NOT verified (insecure): anyone could be on the other end"
+        if self.subject:
+            return facts + "; verified: signed by a CA we trust, for the name we asked for"
+        return facts + "; from here on the bytes shown are the plaintext inside TLS"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsHandshakeFailed(Event):
+    """A TLS handshake failed: `reason` is one of `tcpbench.engine.tls.TLS_REASONS`."""
+
+    session: int | None
+    listener: int | None
+    """The listener whose client failed, or None for our own client session."""
+    peer: Address
+    reason: str
+    message: str
+    """One line for a person: what went wrong and what to try."""
+    kind: ClassVar[str] = "tls_failed"
+
+    def explain(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class TlsBytesCounted(Event):
+    """A TLS session ended: its plaintext bytes and the bytes TCP carried (records, handshake).
+
+    `wire_in`/`wire_out` are the kernel's TCP_INFO counts; -1 when the OS has none."""
+
+    session: int
+    bytes_in: int
+    bytes_out: int
+    wire_in: int
+    wire_out: int
+    kind: ClassVar[str] = "tls_bytes"
+
+    def explain(self) -> str:
+        if self.wire_in < 0:
+            return f"TLS ended: {self.bytes_in} plaintext bytes in, {self.bytes_out} out"
+        return (f"TLS ended: {self.bytes_in} plaintext bytes in, {self.bytes_out} out; TCP carried "
+                f"{self.wire_in} in, {self.wire_out} out (records and handshake)")
+
+
 TERMINAL_EVENTS = (SessionClosed, SessionReset, SessionAborted)

@@ -32,6 +32,8 @@ from tcpbench.engine.hangup import HangupWatch
 from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
+from tcpbench.engine import tls_connect
+from tcpbench.engine.tls import ClientTls, ServerTls, classify_tls_error
 from tcpbench.services.base import Note, Service
 
 log = logging.getLogger("tcpbench.engine")
@@ -55,6 +57,10 @@ class Listener:
     address: tuple[str, int]
     acceptor: Acceptor
     idle_timeout: float | None = None
+    tls: ServerTls | None = None
+    """The TLS setting when the listener speaks TLS (its certificate, fingerprint)."""
+    tls_failures: int = 0
+    """Clients whose TLS handshake failed (they never became sessions)."""
     sessions: set[int] = field(default_factory=set)
     accepted: int = 0
     admission: AdmissionPolicy | None = None
@@ -192,7 +198,8 @@ class SessionManager:
 
     async def start_listener(self, service: Service, host: str = "127.0.0.1", port: int = 0, *,
                              idle_timeout: float | None = None,
-                             admission: AdmissionPolicy | None = None) -> Listener:
+                             admission: AdmissionPolicy | None = None,
+                             tls: ServerTls | None = None) -> Listener:
         """Listen on HOST:PORT and answer each connection with `service`.
 
         Returns once the socket listens, with the real address (`port=0` picks a
@@ -201,6 +208,11 @@ class SessionManager:
 
         Resource handling: the listening socket belongs to the manager until
         `stop_listener` or `aclose`.
+
+        With `tls` (see `tcpbench.engine.tls.server_tls`) every connection does a
+        TLS handshake first (bounded by its `handshake_timeout`); the service and
+        the byte log see plaintext. A failed handshake is a `TlsHandshakeFailed`
+        event with its reason; the listener keeps serving.
 
         Errors: `ListenError` (port in use, permission denied, unknown host, an
         address not on this machine), after a `ListenerFailed` event.
@@ -241,6 +253,14 @@ class SessionManager:
                            f"(open files are limited by 'ulimit -n'); retrying in 1 s",
                            None, "error"), listener_id)
 
+        def tls_failed(peer: Any, exc: BaseException) -> None:
+            reason, message = classify_tls_error(
+                exc, server_side=True, timeout=tls.handshake_timeout if tls else 0.0)
+            listener.tls_failures += 1
+            listener.dirty = True
+            self.emit(ev.TlsHandshakeFailed(time.monotonic(), None, listener_id, _short(peer),
+                                            reason, message))
+
         gate = None
         if admission is not None and admission.restricts:
             def live() -> int:
@@ -251,9 +271,10 @@ class SessionManager:
                 listener.dirty = True
 
             gate = Gate(self.loop, listener_id, admission, self.emit, live, refused, self._refusing)
-        acceptor = Acceptor(self.loop, socks, factory, out_of_resources, gate)
+        acceptor = Acceptor(self.loop, socks, factory, out_of_resources, gate, tls=tls,
+                            on_tls_failure=tls_failed)
         listener = Listener(listener_id, service, address, acceptor, idle_timeout, admission=admission,
-                            gate=gate, notes=ByteStore(min(store_cap, LISTENER_NOTES_CAP)))
+                            gate=gate, notes=ByteStore(min(store_cap, LISTENER_NOTES_CAP)), tls=tls)
         if idle_timeout:
             listener.idle = IdleWatch(self.loop, idle_timeout)
         acceptor.start()
@@ -282,7 +303,7 @@ class SessionManager:
     # --- client sessions -------------------------------------------------------------
 
     async def open_session(self, host: str, port: int, *, timeout: float = 10.0,
-                           service: Service | None = None) -> Session:
+                           service: Service | None = None, tls: ClientTls | None = None) -> Session:
         """Connect to HOST:PORT; return the open session.
 
         Every address the name resolves to is tried in order within `timeout`;
@@ -291,8 +312,14 @@ class SessionManager:
         Resource handling: the session belongs to the manager; close it with
         `session.close()` or let `aclose` do it.
 
+        With `tls` (see `tcpbench.engine.tls.client_tls`) the TLS handshake runs
+        once TCP is connected (bounded by its `handshake_timeout`, on top of
+        `timeout`); the session then opens with a `TlsNegotiated` event.
+
         Errors: `ConnectError` with `reason` refused, timed_out, host_unreachable,
-        network_unreachable, name_not_resolved or other, after a `ConnectFailed`.
+        network_unreachable, name_not_resolved or other, after a `ConnectFailed`;
+        `TlsHandshakeError` (a `ConnectError`) when TCP connected but the handshake
+        failed, after a `TlsHandshakeFailed`.
         """
         session_id = self._take_session_id()
         deadline = self.loop.time() + timeout
@@ -315,6 +342,8 @@ class SessionManager:
                     session = Session(self, session_id, service, None, self.store_cap)
                     if self.store_cap:
                         self.budget.attach(session.store)
+                    if tls is not None:
+                        return await tls_connect.connect_tls(self, session, sock, tls, host, port)
                     try:
                         await self.loop.create_connection(lambda: session, sock=sock)
                     except BaseException:
@@ -330,6 +359,17 @@ class SessionManager:
         reason, message = classify_connect_error(first_error)
         self.emit(ev.ConnectFailed(time.monotonic(), session_id, host, port, reason, message))
         raise ConnectError(host, port, reason, message)
+
+    async def start_tls(self, session: Session, tls: ClientTls) -> None:
+        """Start TLS on an open client session (STARTTLS): the handshake runs on the same
+        connection, and the session goes on with the plaintext inside TLS.
+
+        Resource handling: the session keeps its id, counters and byte log.
+
+        Errors: `TlsHandshakeError` after a `TlsHandshakeFailed` event; the session is
+        then aborted (TLS cannot fall back to plain text midway).
+        """
+        await tls_connect.start_tls(self, session, tls)
 
     # --- operating on sessions ----------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import AsyncIterator, Iterable, Sequence
 
 from tcpbench.engine.errors import (NAME_NOT_RESOLVED, OTHER, TIMED_OUT, classify_connect_error,
                                     explain_reason)
+from tcpbench.engine.probe_tls import TlsProbe, tls_probe
 from tcpbench.safetext import escape_bytes
 
 OPEN = "open"
@@ -75,11 +76,15 @@ class ProbeResult:
     banner: bytes | None = None
     answer: bytes | None = None
     service_refused: bool = False
+    tls: TlsProbe | None = None
+    """With `tls=True`: whether a TLS handshake succeeded on the open port, and with what."""
 
     @property
     def ok(self) -> bool:
-        """True when the port is open and the service did not turn us away."""
-        return self.outcome == OPEN and not self.service_refused
+        """True when the port is open, the service did not turn us away, and TLS (if asked
+        for) was negotiated."""
+        return (self.outcome == OPEN and not self.service_refused
+                and (self.tls is None or self.tls.negotiated))
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict; peer bytes are escaped to printable ASCII."""
@@ -90,6 +95,7 @@ class ProbeResult:
             "banner": None if self.banner is None else escape_bytes(self.banner),
             "answer": None if self.answer is None else escape_bytes(self.answer),
             "service_refused": self.service_refused,
+            **({} if self.tls is None else {"tls": self.tls.to_dict()}),
         }
 
 
@@ -170,15 +176,17 @@ async def resolve_addresses(host: str) -> list[str]:
 
 async def probe(host: str, ports: Sequence[int], *, timeout: float = DEFAULT_TIMEOUT,
                 concurrency: int = DEFAULT_CONCURRENCY, banner: bool = False,
-                send: bytes | None = None,
-                addresses: Sequence[str] | None = None) -> AsyncIterator[ProbeResult]:
+                send: bytes | None = None, addresses: Sequence[str] | None = None,
+                tls: bool = False) -> AsyncIterator[ProbeResult]:
     """Probe every port on every address of `host`; yield results in port, then address, order.
 
     `timeout` bounds each connect, and separately each banner read. At most
     `concurrency` connects are in flight. With `banner` (implied by `send`), an
     open port is read for what the service says first; `send` (bytes, sent as
     given) is written after that and the answer read too. `addresses` skips
-    resolution (the caller resolved with `resolve_addresses`).
+    resolution (the caller resolved with `resolve_addresses`). With `tls`, each open
+    port also gets a TLS handshake (see `tcpbench.engine.probe_tls`), and the banner
+    is read inside TLS.
 
     Resource handling: every socket is closed before its result is yielded; open
     ones gracefully (our FIN, then the peer's input drained for up to
@@ -211,7 +219,8 @@ async def probe(host: str, ports: Sequence[int], *, timeout: float = DEFAULT_TIM
             for index in next_job:
                 port, address = jobs[index]
                 results[index] = await probe_one(host, address, port, timeout=timeout,
-                                                 banner=banner or send is not None, send=send)
+                                                 banner=banner or send is not None, send=send,
+                                                 tls=tls)
                 ready.set()
         finally:
             ready.set()  # a worker that died must wake the consumer, which re-raises
@@ -239,7 +248,8 @@ async def probe_list(host: str, ports: Sequence[int], **kwargs: object) -> list[
 
 
 async def probe_one(host: str, address: str, port: int, *, timeout: float,
-                    banner: bool = False, send: bytes | None = None) -> ProbeResult:
+                    banner: bool = False, send: bytes | None = None,
+                    tls: bool = False) -> ProbeResult:
     """One connect to `address`:`port` (an IP literal), classified; see `probe()`.
 
     Resource handling: the socket is closed before this returns (gracefully when
@@ -266,6 +276,12 @@ async def probe_one(host: str, address: str, port: int, *, timeout: float,
                 message = f"no answer within {timeout:g} s"
             return ProbeResult(host, address, port, reason, ms, message, explain_reason(reason))
         ms = (time.perf_counter() - started) * 1000
+        if tls:
+            greeting_wait = min(timeout, GREETING_BEFORE_SEND)
+            outcome, greeting, answer = await tls_probe(sock, host, timeout=timeout, banner=banner,
+                                                        send=send, greeting_wait=greeting_wait)
+            return ProbeResult(host, address, port, OPEN, ms, "", EXPLAIN_OPEN, greeting, answer,
+                               tls=outcome)
         if not banner:
             await _graceful_close(loop, sock)
             return ProbeResult(host, address, port, OPEN, ms, "", EXPLAIN_OPEN)

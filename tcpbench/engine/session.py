@@ -146,7 +146,7 @@ class Session(FileSending, asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked", "_resume_wanted", "_stream", "_outbox")
+                 "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -186,6 +186,12 @@ class Session(FileSending, asyncio.Protocol):
         self._stream: FileStream | None = None
         """A `SendFile` being sent; effects for this session wait in `_outbox` meanwhile."""
         self._outbox: list[Effect] | None = None
+        self.tls: ev.TlsNegotiated | None = None
+        """How TLS was negotiated, once it was (at connect, accept, or STARTTLS); None for plain TCP."""
+        self.wire: tuple[int, int] | None = None
+        """TLS sessions: (bytes in, bytes out) as TCP carried them, at the last sample (the
+        kernel's counts; TLS closes the socket before `connection_lost`, so it is sampled
+        when the close begins)."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
 
@@ -255,6 +261,8 @@ class Session(FileSending, asyncio.Protocol):
         self.opened_at = self.last_activity = time.monotonic()
         self.owner.register(self)
         self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
+        if transport.get_extra_info("ssl_object") is not None:
+            self.tls_started()
         if self.conduit is not None:
             self.owner.spawn_handler(self)
         elif self.service is not None:
@@ -262,6 +270,19 @@ class Session(FileSending, asyncio.Protocol):
                 self._apply(self.service.session_opened(self.id, self.peer, self.local, self.opened_at))
             except Exception:
                 self._service_failed("session_opened")
+
+    def tls_started(self, transport: Any = None) -> None:
+        """TLS now runs under this session (`transport`: the new one after STARTTLS): record
+        and emit `TlsNegotiated`. The bytes from here on are the plaintext inside TLS."""
+        if transport is not None:
+            self.transport = transport
+        from tcpbench.engine.tls import negotiated
+
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is None:
+            return
+        self.tls = negotiated(self.id, ssl_object)
+        self._emit(self.tls)
 
     def data_received(self, data: bytes) -> None:
         # A plain Protocol, not a BufferedProtocol: recv() hands over a fresh bytes
@@ -292,6 +313,8 @@ class Session(FileSending, asyncio.Protocol):
 
     def eof_received(self) -> bool:
         now = time.monotonic()
+        if self.tls is not None:
+            self.sample_wire()
         self.peer_fin = True
         self.last_activity = now
         if self.closed_by is None and not self.our_fin:
@@ -300,7 +323,7 @@ class Session(FileSending, asyncio.Protocol):
         self._emit(ev.PeerHalfClosed(now, self.id))
         if self._draining:
             self._finish_close()
-            return True
+            return self.tls is None
         if self.conduit is not None:
             self.conduit._feed(b"")
         elif self.service is not None:
@@ -311,8 +334,9 @@ class Session(FileSending, asyncio.Protocol):
         if self.our_fin and not self.is_finished and self.transport is not None and not self._draining:
             # Both directions are done: nothing more can happen on this connection.
             self._finish_close()
-        # Returning True keeps the transport open: we may still send (half-close).
-        return True
+        # Returning True keeps the transport open: we may still send (half-close). TLS
+        # (close_notify received) cannot half-close: asyncio closes, and warns on True.
+        return self.tls is None
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -343,6 +367,13 @@ class Session(FileSending, asyncio.Protocol):
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None
+        if self.tls is not None:
+            self.sample_wire()
+            wire_in, wire_out = self.wire or (-1, -1)
+            self._emit(ev.TlsBytesCounted(now, self.id, self.bytes_in, self.bytes_out, wire_in,
+                                          wire_out))
+        if isinstance(exc, TimeoutError) and self.tls is not None:
+            exc = None  # our close_notify went unanswered within the shutdown timeout: still ours, in order
         if not self.is_finished:
             if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
                 self.state = RESET
@@ -408,6 +439,13 @@ class Session(FileSending, asyncio.Protocol):
         transport = self.transport
         if self.our_fin or self.is_finished or transport is None or transport.is_closing():
             return
+        if not transport.can_write_eof():
+            # TLS: asyncio sends close_notify only with close(), which also ends the
+            # session; so nothing is sent here, and the operator is told why.
+            self.owner.note(Note("TLS has no half-close here (close_notify goes with close): "
+                                 "nothing was sent; close the session to end it", self.id, "tls"),
+                            self.listener_id)
+            return
         self.our_fin = True
         if self.closed_by is None and not self.peer_fin:
             self.closed_by = "us"
@@ -430,6 +468,13 @@ class Session(FileSending, asyncio.Protocol):
         if self.is_finished or transport is None:
             return
         if transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            # TLS: close() sends close_notify now, and asyncio reads on until the peer's
+            # (bounded by the shutdown timeout), so there is no unread input to cause RST.
+            if self.closed_by is None and not self.peer_fin:
+                self.closed_by = "us"
+            self._finish_close()
             return
         self.half_close()
         if self.peer_fin:
@@ -547,7 +592,18 @@ class Session(FileSending, asyncio.Protocol):
         self.owner.report_bug(self, f"{name}.{hook}")
         self.abort(f"internal error in the {name} service")
 
+    def sample_wire(self) -> tuple[int, int] | None:
+        """Read the kernel's byte counts into `wire` (kept when the socket is gone)."""
+        from tcpbench.engine.tls import wire_counts
+
+        counts = wire_counts(self.transport)
+        if counts is not None:
+            self.wire = counts
+        return self.wire
+
     def _finish_close(self) -> None:
+        if self.tls is not None:
+            self.sample_wire()
         if self._linger_handle is not None:
             self._linger_handle.cancel()
             self._linger_handle = None

@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from tcpbench.engine.errors import ConnectError, ListenError
 from tcpbench.engine.registry import SERVICES, UnknownServiceError, build_service
 from tcpbench.screens.limits import collect_limits, limits_fields
+from tcpbench.engine.tls import client_tls, server_tls, service_alpn
 from tcpbench.services.base import Option, OptionError, ServiceInfo
 
 if TYPE_CHECKING:
@@ -137,6 +138,9 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
                 yield Label(" port ", classes="short-label")
                 yield Input(str(self.initial_port), id="port", placeholder="0 = any", classes="port",
                             compact=True)
+            with Horizontal(classes="row"):
+                yield Label("", classes="field-label")
+                yield Checkbox("TLS (self-signed certificate made now)", id="tls", compact=True)
             yield Static("", id="warning", classes="warning", markup=False)
             yield limits_fields()
             yield VerticalScroll(id="options")
@@ -247,8 +251,10 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
             options, host, port = self.collect()
             idle_timeout, admission = collect_limits(self)
             service = build_service(self.service_name, options)
+            tls = (server_tls(host, alpn=service_alpn(service.name))
+                   if self.query_one("#tls", Checkbox).value else None)
             listener = await self.manager.start_listener(service, host, port, idle_timeout=idle_timeout,
-                                                         admission=admission)
+                                                         admission=admission, tls=tls)
         except (ValueError, OptionError, ListenError, UnknownServiceError) as exc:
             self.show_error(str(exc))
             return
@@ -280,6 +286,14 @@ class ConnectDialog(ModalScreen["Session | None"]):
             with Horizontal(classes="row"):
                 yield Label("timeout (s)", classes="field-label")
                 yield Input(f"{self.initial_timeout:g}", id="timeout", classes="port", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("", classes="field-label")
+                yield Checkbox("TLS", id="tls", compact=True)
+                yield Checkbox("insecure (no verification)", id="insecure", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("TLS name", classes="field-label")
+                yield Input("", id="sni", placeholder="SNI and name to verify (default: the host)",
+                            compact=True)
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Connect", variant="primary", id="connect", compact=True)
@@ -318,12 +332,17 @@ class ConnectDialog(ModalScreen["Session | None"]):
             return
         self.query_one("#error", Static).update(f"connecting to {host}:{port} ...")
         self.query_one("#connect", Button).disabled = True
-        self.run_worker(self._connect(host, port, timeout), exclusive=True, group="connect",
+        tls = None
+        if self.query_one("#tls", Checkbox).value:
+            sni = self.query_one("#sni", Input).value.strip() or None
+            tls = client_tls(host, sni=sni, insecure=self.query_one("#insecure", Checkbox).value,
+                             handshake_timeout=timeout)
+        self.run_worker(self._connect(host, port, timeout, tls), exclusive=True, group="connect",
                         name=f"connect to {host}:{port}", exit_on_error=False)
 
-    async def _connect(self, host: str, port: int, timeout: float) -> None:
+    async def _connect(self, host: str, port: int, timeout: float, tls: Any = None) -> None:
         try:
-            session = await self.manager.open_session(host, port, timeout=timeout)
+            session = await self.manager.open_session(host, port, timeout=timeout, tls=tls)
         except ConnectError as exc:
             self.query_one("#error", Static).update(str(exc))
             self.query_one("#connect", Button).disabled = False

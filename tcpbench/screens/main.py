@@ -175,6 +175,10 @@ class MainScreen(LogSelectionScreen):
                                       f"away: {event.reason} ({event.detail}; {event.how})")
             elif isinstance(event, ev.SessionReset):
                 self._resets.append(f"session {event.session}: reset by peer ({event.message})")
+            elif isinstance(event, ev.TlsHandshakeFailed) and event.listener is not None:
+                # A client of our listener: no session, no dialog; a notice (throttled like resets).
+                self._resets.append(f"listener {event.listener}: TLS handshake with "
+                                    f"{ev.format_address(event.peer)} failed: {event.message}")
             # ListenerFailed is not shown here: it only comes from start_listener, which
             # raises too, and each caller (the dialog, --listen) already reports it once.
             elif isinstance(event, ev.ServiceNoted) and event.topic in ("error", "warning"):
@@ -189,9 +193,13 @@ class MainScreen(LogSelectionScreen):
             return
         resets, self._resets = self._resets, []
         self._last_reset_notice = now
+        only_resets = all("reset by peer" in r for r in resets)
         text = resets[0] if len(resets) == 1 else (
-            f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})")
-        self.app.notify(text, title="connection reset", severity="warning", markup=False)
+            f"{len(resets)} connections were reset by their peers (the last: {resets[-1]})"
+            if only_resets else
+            f"{len(resets)} connections were reset or failed their TLS handshake (the last: {resets[-1]})")
+        self.app.notify(text, title="connection reset" if only_resets else "connection failed",
+                        severity="warning", markup=False)
 
     def _report_refusals(self) -> None:
         # As resets: a scanner hitting a --deny rule is one toast every few seconds, not a storm.
