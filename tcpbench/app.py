@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from tcpbench.engine.manager import SessionManager
+    from tcpbench.scenarios import Scenario
+    from tcpbench.scenarios.start import ScenarioRun
 
 
 class TcpBenchApp(App[int]):
@@ -38,8 +40,13 @@ class TcpBenchApp(App[int]):
     def __init__(self, *, listen: Sequence[ListenSpec] = (), connect: Sequence[ConnectSpec] = (),
                  clock: Callable[[], float] = time.time,
                  address_formatter: Callable[[tuple[str, int]], str] = format_address,
-                 cursor_blink: bool = True, connect_timeout: float = 10.0) -> None:
+                 cursor_blink: bool = True, connect_timeout: float = 10.0,
+                 scenario: Scenario | None = None) -> None:
         super().__init__()
+        self.scenario = scenario
+        """The lesson to start on mount (`tcpbench --scenario`), if any."""
+        self.scenario_run: ScenarioRun | None = None
+        """What the scenario opened, once started; it owns the refusing/dropping ports."""
         self.initial_listen = list(listen)
         self.initial_connect = list(connect)
         self.clock = clock
@@ -56,13 +63,15 @@ class TcpBenchApp(App[int]):
 
         self.manager = SessionManager()
         await self.push_screen(MainScreen())
-        if self.initial_listen or self.initial_connect:
+        if self.initial_listen or self.initial_connect or self.scenario is not None:
             self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
                             exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self.manager is not None:
             await self.manager.aclose()
+        if self.scenario_run is not None:
+            self.scenario_run.close()
 
     async def _open_initial(self) -> None:
         from tcpbench.engine.errors import ConnectError, ListenError
@@ -82,6 +91,21 @@ class TcpBenchApp(App[int]):
                 await self.manager.open_session(spec.host, spec.port, timeout=self.connect_timeout)
             except ConnectError as exc:
                 self.notify(str(exc), title="--connect failed", severity="error", markup=False)
+        if self.scenario is not None:
+            await self._start_scenario(self.scenario)
+
+    async def _start_scenario(self, scenario: Scenario) -> None:
+        from tcpbench.scenarios.start import start_scenario
+        from tcpbench.widgets.notes_panel import NotesPanel
+
+        run = self.scenario_run = await start_scenario(self.manager, scenario,
+                                                       connect_timeout=self.connect_timeout)
+        for problem in run.problems:
+            self.notify(problem, title="scenario", severity="error", markup=False)
+        for screen in self.screen_stack:
+            for panel in screen.query(NotesPanel):
+                panel.show_notes(scenario.title, run.notes(), run.problems)
+        self.notify(f"{scenario.title}: {len(run.listeners)} listener(s) open", markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where a failed background task becomes a notification (never a crash)."""
@@ -91,8 +115,12 @@ class TcpBenchApp(App[int]):
                         title="error", severity="error", markup=False)
 
     def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
-        """Push the port probe (imported lazily: most sessions never open it)."""
+        """Push the port probe (imported lazily: most sessions never open it); a scenario
+        with a `probe` list fills in its ports."""
         from tcpbench.screens.probe import ProbeScreen
+
+        if not ports and self.scenario_run is not None and self.scenario_run.scenario.probe:
+            host, ports = self.scenario_run.probe_target()
 
         self.push_screen(ProbeScreen(host, ports))
 
@@ -109,13 +137,16 @@ class TcpBenchApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(listen: list[str], connect: list[str]) -> int:
-    """Parse `--listen`/`--connect` (errors: `UsageError`, one line) and run the workbench."""
+def run_app(listen: list[str], connect: list[str], scenario: str | None = None) -> int:
+    """Parse `--listen`/`--connect`/`--scenario` (errors: `UsageError`, one line; a scenario
+    file's names its line) and run the workbench."""
     from tcpbench.engine.registry import SERVICES
+    from tcpbench.scenarios import load_scenario
     from tcpbench.ui_spec import parse_connect, parse_listen
 
     listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
-    app = TcpBenchApp(listen=listen_specs, connect=connect_specs)
+    plan = load_scenario(scenario) if scenario else None
+    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan)
     app.run()
     return app.return_code or 0
