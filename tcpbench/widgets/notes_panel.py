@@ -15,6 +15,11 @@ from textual.widgets import Static
 from tcpbench.safetext import escape_text
 
 
+NOTE_WIDTH = 46
+"""Characters per line inside the panel (its width less border and padding); the built-in
+notes are written to fit, so nothing wraps on a projector."""
+
+
 class NotesPanel(VerticalScroll):
     """A scenario's title and notes, docked at the right of the workbench."""
 
@@ -24,6 +29,8 @@ class NotesPanel(VerticalScroll):
         width: 50;
         max-width: 45%;
         height: 1fr;
+        /* below the totals line, above the send bar and the footer */
+        margin: 1 0 2 0;
         border: round $panel-lighten-2;
         border-title-color: $text-accent;
         padding: 0 1;

@@ -113,3 +113,16 @@ def test_cli_lists_and_prints_the_builtins() -> None:
     missing = subprocess.run([sys.executable, "-m", "tcpbench", "scenarios", "nope"],
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_builtin_notes_fit_the_panel_without_wrapping() -> None:
+    import re
+
+    from tcpbench.widgets.notes_panel import NOTE_WIDTH
+
+    for name in builtin_names():
+        notes = load_scenario(name).notes
+        notes = re.sub(r"\{[A-Za-z0-9_-]+\.addr\}", "127.0.0.1:65535", notes)
+        notes = re.sub(r"\{[A-Za-z0-9_-]+\.port\}", "65535", notes)
+        long = [line for line in notes.splitlines() if len(line) > NOTE_WIDTH]
+        assert not long, (name, long)
