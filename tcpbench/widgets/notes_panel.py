@@ -15,6 +15,8 @@ from textual.widgets import Static
 from tcpbench.safetext import escape_text
 
 
+RESERVED_ROWS = 3
+"""The totals line above, the send bar and the footer below."""
 NOTE_WIDTH = 46
 """Characters per line inside the panel (its width less border and padding); the built-in
 notes are written to fit, so nothing wraps on a projector."""
@@ -29,8 +31,7 @@ class NotesPanel(VerticalScroll):
         width: 50;
         max-width: 45%;
         height: 1fr;
-        /* below the totals line, above the send bar and the footer */
-        margin: 1 0 2 0;
+        margin-top: 1;
         border: round $panel-lighten-2;
         border-title-color: $text-accent;
         padding: 0 1;
@@ -64,6 +65,15 @@ class NotesPanel(VerticalScroll):
     def on_mount(self) -> None:
         self.border_title = "Notes"
         self.border_subtitle = "N: hide"
+        self.screen.screen_layout_refresh_signal.subscribe(self, self._fit)
+
+    def _fit(self, screen: object = None) -> None:
+        # Below the totals line and above the send bar and the footer (3 rows in all). A docked
+        # widget's height counts from the screen's top whatever its margin, and CSS has no
+        # calc(), so the height follows the screen's (set only on change: no layout loop).
+        height = max(3, self.screen.size.height - RESERVED_ROWS)
+        if self.styles.height is None or self.styles.height.value != height:
+            self.styles.height = height
 
     def show_notes(self, title: str, notes: str, problems: list[str] | None = None) -> None:
         """Fill the panel and show it."""
