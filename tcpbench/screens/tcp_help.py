@@ -62,6 +62,17 @@ class TcpHelpScreen(ModalScreen[None]):
         width: 110;
         max-width: 98%;
         height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    TcpHelpScreen #tcp-help-title {
+        text-style: bold;
+        color: $text-accent;
+    }
+    TcpHelpScreen #tcp-help-live {
+        margin-bottom: 1;
+        color: $text-warning;
     }
     TcpHelpScreen #tcp-help-body {
         height: 1fr;
@@ -79,8 +90,8 @@ class TcpHelpScreen(ModalScreen[None]):
         self.session_id = session_id
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="tcp-help"):
-            yield Static("The TCP lifecycle (F1)", classes="dialog-title", markup=False)
+        with Vertical(id="tcp-help"):
+            yield Static("The TCP lifecycle (F1)", id="tcp-help-title", markup=False)
             yield Static(Content(self.live_line()), id="tcp-help-live", markup=False)
             with VerticalScroll(id="tcp-help-body"):
                 for title, kernel, text in STAGES:

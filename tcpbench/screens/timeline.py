@@ -11,6 +11,7 @@ Peer bytes are previewed through `escape_bytes` and shown as plain `Content`.
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from textual.app import ComposeResult
@@ -126,6 +127,13 @@ class TimelineScreen(ModalScreen[None]):
         width: 120;
         max-width: 98%;
         height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    TimelineScreen #timeline-title {
+        text-style: bold;
+        color: $text-accent;
     }
     TimelineScreen #timeline-steps {
         height: 1fr;
@@ -142,8 +150,8 @@ class TimelineScreen(ModalScreen[None]):
         self.address_formatter = address_formatter
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="timeline"):
-            yield Static("", id="timeline-title", classes="dialog-title", markup=False)
+        with Vertical(id="timeline"):
+            yield Static("", id="timeline-title", markup=False)
             yield Static("", id="timeline-kernel", classes="dim", markup=False)
             with VerticalScroll(id="timeline-steps"):
                 yield Static("", id="timeline-text", markup=False)
@@ -159,9 +167,12 @@ class TimelineScreen(ModalScreen[None]):
             f"What just happened on #{session.id}: {fmt(session.local)} <-> {fmt(session.peer)} "
             f"({session.origin}), now {session.state}"))
         self.query_one("#timeline-kernel", Static).update(Content(kernel_view(session)))
+        # Explanations wrap under their step, indented, instead of back to the left edge.
+        width = max(40, min(120, self.size.width - 2) - 6)
         lines = []
         for step in timeline(session):
             lines.append(f"{step.seconds:+9.3f}s {step.mark} {step.text}")
             if step.explanation:
-                lines.append(f"{'':12}{step.explanation}")
+                lines.extend(textwrap.wrap(step.explanation, width, initial_indent=" " * 13,
+                                           subsequent_indent=" " * 13))
         self.query_one("#timeline-text", Static).update(Content("\n".join(lines) or "(nothing yet)"))
