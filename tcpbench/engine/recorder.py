@@ -1,6 +1,6 @@
 """The record of a session: JSON Lines of its events, a transcript and the raw bytes each way.
 
-For every session, four files in one directory:
+For every session, five files in one directory:
 
 - `session-N.jsonl`: one JSON object per event, in order; bytes events carry
   `offset`, `size` and `data_b64` (the bytes, base64), every line a wall-clock
@@ -9,7 +9,9 @@ For every session, four files in one directory:
   peer sent, `>` for what we sent, `*` for a lifecycle event and its
   explanation; bytes escaped by `tcpbench.safetext` (a line per LF);
 - `session-N.rx.bin` and `session-N.tx.bin`: exactly the bytes received from
-  and sent to the peer, so `cmp` against what a client kept works.
+  and sent to the peer, so `cmp` against what a client kept works;
+- `session-N.pcap`: the session as TCP/IP packets for Wireshark, synthesised
+  from the events (see `tcpbench.engine.pcap`: a model of the wire, not a capture).
 
 Events that belong to no session (listeners started and stopped, a service's
 room-wide notes) go to `listeners.jsonl`.
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import EVENT, RECEIVED, SENT
+from tcpbench.engine.pcap import PCAP_HEADER, SessionPcap
 from tcpbench.safetext import escape_text, text_lines
 
 if TYPE_CHECKING:
@@ -73,13 +76,14 @@ def prepare_directory(directory: str | os.PathLike[str]) -> Path:
 
 
 class _Pending:
-    __slots__ = ("jsonl", "txt", "rx", "tx", "size")
+    __slots__ = ("jsonl", "txt", "rx", "tx", "pcap", "size")
 
     def __init__(self) -> None:
         self.jsonl: list[str] = []
         self.txt: list[str] = []
         self.rx: list[bytes] = []
         self.tx: list[bytes] = []
+        self.pcap: list[bytes] = []
         self.size = 0
 
 
@@ -104,6 +108,7 @@ class Recorder:
         self.sessions_seen: set[int] = set()
         self._pending: dict[int | None, _Pending] = {}
         self._pending_total = 0
+        self._pcaps: dict[int, SessionPcap] = {}
 
     def __call__(self, event: ev.Event) -> None:
         if self.error is not None:
@@ -140,9 +145,19 @@ class Recorder:
         pending.jsonl.append(line)
         if text:
             pending.txt.append(text)
+        if session is not None:
+            pcap = self._pcaps.get(session)
+            if pcap is None and isinstance(event, ev.SessionOpened):
+                pcap = self._pcaps[session] = SessionPcap(session)
+                pending.pcap.append(PCAP_HEADER)
+            if pcap is not None:
+                packets = pcap.feed(event, wall)
+                pending.pcap.append(packets)
+                added += len(packets)
         pending.size += added
         self._pending_total += added
         if isinstance(event, ev.TERMINAL_EVENTS):
+            self._pcaps.pop(session, None)  # type: ignore[arg-type]
             self._flush(session)
         elif pending.size >= self.flush_bytes:
             self._flush(session)
@@ -165,10 +180,11 @@ class Recorder:
         self.flush()
 
     def files(self, session: int) -> dict[str, Path]:
-        """The four files of a session (they exist once something was written)."""
+        """The five files of a session (they exist once something was written)."""
         stem = self.directory / f"session-{session}"
         return {"jsonl": stem.with_suffix(".jsonl"), "txt": stem.with_suffix(".txt"),
-                "rx": stem.with_suffix(".rx.bin"), "tx": stem.with_suffix(".tx.bin")}
+                "rx": stem.with_suffix(".rx.bin"), "tx": stem.with_suffix(".tx.bin"),
+                "pcap": stem.with_suffix(".pcap")}
 
     def _flush(self, session: int | None) -> None:
         pending = self._pending.pop(session, None)
@@ -184,6 +200,8 @@ class Recorder:
             _append(files["txt"], "".join(pending.txt).encode())
             _append(files["rx"], b"".join(pending.rx))
             _append(files["tx"], b"".join(pending.tx))
+            if pending.pcap:
+                _append(files["pcap"], b"".join(pending.pcap))
         except OSError as exc:
             self.error = f"recording into {self.directory} stopped: {exc.strerror or exc}"
             self._pending.clear()

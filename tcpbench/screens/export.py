@@ -40,7 +40,7 @@ class ExportDialog(ModalScreen["str | None"]):
         with Vertical(classes="dialog", id="export"):
             yield Static("Export the record", classes="dialog-title", markup=False)
             yield Static("JSON Lines of the events (bytes in base64), a transcript and the raw "
-                         "bytes of each direction, four files per connection.", classes="dim",
+                         "bytes of each direction and a pcap for Wireshark, per connection.", classes="dim",
                          markup=False)
             with Horizontal(classes="row"):
                 yield Static("Directory", classes="field-label", markup=False)
