@@ -10,6 +10,7 @@ For tests and screenshots the clock and the address formatter are injectable:
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -20,11 +21,13 @@ from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.events import format_address
 from tcpbench.ui_spec import ConnectSpec, ListenSpec
+from tcpbench.usage import UsageError
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
     from tcpbench.engine.manager import SessionManager
+    from tcpbench.engine.recorder import Recorder
     from tcpbench.scenarios import Scenario
     from tcpbench.scenarios.start import ScenarioRun
 
@@ -41,8 +44,10 @@ class TcpBenchApp(App[int]):
                  clock: Callable[[], float] = time.time,
                  address_formatter: Callable[[tuple[str, int]], str] = format_address,
                  cursor_blink: bool = True, connect_timeout: float = 10.0,
-                 scenario: Scenario | None = None) -> None:
+                 scenario: Scenario | None = None, recorder: Recorder | None = None) -> None:
         super().__init__()
+        self.recorder = recorder
+        """Writes every session's record as it happens (`tcpbench --record DIR`), if any."""
         self.scenario = scenario
         """The lesson to start on mount (`tcpbench --scenario`), if any."""
         self.scenario_run: ScenarioRun | None = None
@@ -62,6 +67,8 @@ class TcpBenchApp(App[int]):
         from tcpbench.screens.main import MainScreen
 
         self.manager = SessionManager()
+        if self.recorder is not None:
+            self.manager.subscribe(self.recorder)
         await self.push_screen(MainScreen())
         if self.initial_listen or self.initial_connect or self.scenario is not None:
             self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
@@ -72,6 +79,8 @@ class TcpBenchApp(App[int]):
             await self.manager.aclose()
         if self.scenario_run is not None:
             self.scenario_run.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     async def _open_initial(self) -> None:
         from tcpbench.engine.errors import ConnectError, ListenError
@@ -102,6 +111,8 @@ class TcpBenchApp(App[int]):
                                                        connect_timeout=self.connect_timeout)
         for problem in run.problems:
             self.notify(problem, title="scenario", severity="error", markup=False)
+        for warning in run.warnings:
+            self.notify(warning, title="scenario", severity="warning", markup=False)
         for screen in self.screen_stack:
             for panel in screen.query(NotesPanel):
                 panel.show_notes(scenario.title, run.notes(), run.problems)
@@ -137,9 +148,11 @@ class TcpBenchApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(listen: list[str], connect: list[str], scenario: str | None = None) -> int:
-    """Parse `--listen`/`--connect`/`--scenario` (errors: `UsageError`, one line; a scenario
-    file's names its line) and run the workbench."""
+def run_app(listen: list[str], connect: list[str], scenario: str | None = None,
+            record: str | None = None) -> int:
+    """Parse `--listen`/`--connect`/`--scenario`/`--record` (errors: `UsageError`, one line; a
+    scenario file's names its line) and run the workbench."""
+    from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
     from tcpbench.engine.registry import SERVICES
     from tcpbench.scenarios import load_scenario
     from tcpbench.ui_spec import parse_connect, parse_listen
@@ -147,6 +160,12 @@ def run_app(listen: list[str], connect: list[str], scenario: str | None = None) 
     listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
     plan = load_scenario(scenario) if scenario else None
-    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan)
+    try:
+        recorder = Recorder(prepare_directory(record)) if record else None
+    except RecordError as exc:
+        raise UsageError(f"--record: {exc}") from None
+    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan, recorder=recorder)
     app.run()
+    if recorder is not None and recorder.error is not None:
+        print(f"tcpbench: {recorder.error}", file=sys.stderr)
     return app.return_code or 0

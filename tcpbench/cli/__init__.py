@@ -37,6 +37,9 @@ def build_parser() -> Parser:
     parser.add_argument("--scenario", metavar="FILE|NAME", default=None,
                         help="(UI) start a lesson: the listeners, sessions and notes of a TOML "
                              "file or of a built-in scenario (see 'tcpbench scenarios')")
+    parser.add_argument("--record", dest="ui_record", metavar="DIR", default=None,
+                        help="(UI) record every session into DIR (new or empty) as it happens: "
+                             "JSON Lines, a transcript, raw bytes and a pcap per session")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default=None,
                         help="(headless commands) the event loop: auto = uvloop when installed "
                              "(pip install 'tcpbench[fast]'), else asyncio; default from "
@@ -90,7 +93,8 @@ def run_ui(args: Any) -> int:
             return 2
         raise
     try:
-        return int(run_app(listen=args.listen, connect=args.connect, scenario=args.scenario) or 0)
+        return int(run_app(listen=args.listen, connect=args.connect, scenario=args.scenario,
+                           record=args.ui_record) or 0)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -48,6 +48,9 @@ def app_command(scenario: str | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.port == 0:
+        # The page tells the browser where its websocket is, so the port must be known up front.
+        raise UsageError("tcpbench web needs a real port (1-65535), e.g. --port 8000")
     try:
         from textual_serve.server import Server
     except ImportError:

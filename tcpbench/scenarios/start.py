@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tcpbench.engine.session import Session
 
 SpecialPort = Union[RefusingPort, DroppingPort]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class ScenarioRun:
     ports: dict[str, SpecialPort] = field(default_factory=dict)
     sessions: list[Session] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Things that opened but deserve a word (a listener reachable from the network)."""
 
     def address(self, name: str) -> tuple[str, int] | None:
         if name in self.listeners:
@@ -87,8 +90,12 @@ async def start_scenario(manager: SessionManager, scenario: Scenario, *,
     for plan in scenario.listeners:
         try:
             service = build_service(plan.service, plan.options)
-            run.listeners[plan.name] = await manager.start_listener(
+            listener = run.listeners[plan.name] = await manager.start_listener(
                 service, plan.host, plan.port, idle_timeout=plan.idle_timeout)
+            if plan.host not in LOOPBACK:
+                run.warnings.append(f"listener {plan.name} ({plan.service}) on "
+                                    f"{format_address(listener.address)} is reachable from the "
+                                    "network, not just this machine")
         except (ListenError, OptionError) as exc:
             run.problems.append(f"listener {plan.name}: {exc}")
     for port_plan in scenario.ports:

@@ -126,3 +126,23 @@ def test_builtin_notes_fit_the_panel_without_wrapping() -> None:
         notes = re.sub(r"\{[A-Za-z0-9_-]+\.port\}", "65535", notes)
         long = [line for line in notes.splitlines() if len(line) > NOTE_WIDTH]
         assert not long, (name, long)
+
+
+def test_web_needs_a_real_port_and_checks_the_scenario_first(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-m", "tcpbench", "web", "--port", "0"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and "needs a real port" in out.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("title = 1\n")
+    out = subprocess.run([sys.executable, "-m", "tcpbench", "web", "--scenario", str(bad)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr == f"tcpbench: scenario {bad}: line 1: 'title' must be a non-empty string\n"
+
+
+def test_ui_record_into_a_used_directory_is_one_line(tmp_path) -> None:
+    (tmp_path / "x").write_text("old")
+    out = subprocess.run([sys.executable, "-m", "tcpbench", "--record", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert out.stderr == f"tcpbench: --record: {tmp_path} is not empty; record into a new or empty directory\n"

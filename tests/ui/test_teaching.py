@@ -126,3 +126,21 @@ async def test_without_a_scenario_n_says_where_notes_come_from() -> None:
         await until(pilot, lambda: any("tcpbench --scenario" in str(n.message)
                                        for n in app._notifications), what="the hint")
         assert not app.screen.query_one(NotesPanel).display
+
+
+async def test_the_workbench_records_every_session_as_it_happens(tmp_path) -> None:
+    from tcpbench.engine.recorder import Recorder, prepare_directory
+
+    recorder = Recorder(prepare_directory(tmp_path / "lesson"))
+    app = make_app(scenario=load_scenario("half-close").with_free_ports(), recorder=recorder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.scenario_run is not None, what="the scenario")
+        reader, writer = await asyncio.open_connection(*app.scenario_run.connect_address("echo"))
+        writer.write(b"student bytes \x00\xff\n")
+        assert await asyncio.wait_for(reader.readexactly(17), 10) == b"student bytes \x00\xff\n"
+        writer.close()
+        await until(pilot, lambda: len(app.manager.sessions) == 2, what="the student gone")
+    # Sessions 1 and 2 are the scenario's own client and its echo; 3 is the student.
+    assert (tmp_path / "lesson" / "session-3.rx.bin").read_bytes() == b"student bytes \x00\xff\n"
+    assert (tmp_path / "lesson" / "session-3.tx.bin").read_bytes() == b"student bytes \x00\xff\n"
+    assert (tmp_path / "lesson" / "session-1.tx.bin").read_bytes() == b"hello, echo\n"
