@@ -106,7 +106,7 @@ def kernel_view(session: Session) -> str:
     """One line: what the kernel says about this connection now."""
     info = tcp_info(session)
     if info is not None:
-        return f"kernel: {info.summary()}. {info.meaning}"
+        return f"kernel: {info.summary()}: {info.meaning}"
     if not session.local[1]:
         return "kernel: this connection never got a socket"
     for found in kernel_sockets(session.local[1]):
