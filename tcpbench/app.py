@@ -115,7 +115,7 @@ class TcpBenchApp(App[int]):
             self.notify(warning, title="scenario", severity="warning", markup=False)
         for screen in self.screen_stack:
             for panel in screen.query(NotesPanel):
-                panel.show_notes(scenario.title, run.notes(), run.problems)
+                panel.show_notes(scenario.title, run.notes(self.address_formatter), run.problems)
         self.notify(f"{scenario.title}: {len(run.listeners)} listener(s) open", markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -8,7 +8,7 @@ failure is reported as one line in `ScenarioRun.problems`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from tcpbench.engine.blackhole import DroppingPort, RefusingPort
 from tcpbench.engine.errors import ConnectError, ListenError
@@ -57,13 +57,15 @@ class ScenarioRun:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address[0], address[0])
         return host, address[1]
 
-    def notes(self) -> str:
-        """The notes with `{name.port}` and `{name.addr}` filled in (`?` for what did not open)."""
+    def notes(self, address_formatter: Callable[[tuple[str, int]], str] = format_address) -> str:
+        """The notes with `{name.port}` and `{name.addr}` filled in (`?` for what did not open),
+        addresses written by `address_formatter` (snapshots mask the ports)."""
         def fill(match) -> str:
             address = self.connect_address(match.group(1))
             if address is None:
                 return "?"
-            return str(address[1]) if match.group(2) == "port" else format_address(address)
+            text = address_formatter(address)
+            return text.rsplit(":", 1)[1] if match.group(2) == "port" else text
 
         return PLACEHOLDER.sub(fill, self.scenario.notes)
 
