@@ -10,6 +10,7 @@ For tests and screenshots the clock and the address formatter are injectable:
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -20,11 +21,15 @@ from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.events import format_address
 from tcpbench.ui_spec import ConnectSpec, ListenSpec
+from tcpbench.usage import UsageError
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
     from tcpbench.engine.manager import SessionManager
+    from tcpbench.engine.recorder import Recorder
+    from tcpbench.scenarios import Scenario
+    from tcpbench.scenarios.start import ScenarioRun
 
 
 class TcpBenchApp(App[int]):
@@ -38,8 +43,15 @@ class TcpBenchApp(App[int]):
     def __init__(self, *, listen: Sequence[ListenSpec] = (), connect: Sequence[ConnectSpec] = (),
                  clock: Callable[[], float] = time.time,
                  address_formatter: Callable[[tuple[str, int]], str] = format_address,
-                 cursor_blink: bool = True, connect_timeout: float = 10.0, utc: bool = False) -> None:
+                 cursor_blink: bool = True, connect_timeout: float = 10.0, utc: bool = False,
+                 scenario: Scenario | None = None, recorder: Recorder | None = None) -> None:
         super().__init__()
+        self.recorder = recorder
+        """Writes every session's record as it happens (`tcpbench --record DIR`), if any."""
+        self.scenario = scenario
+        """The lesson to start on mount (`tcpbench --scenario`), if any."""
+        self.scenario_run: ScenarioRun | None = None
+        """What the scenario opened, once started; it owns the refusing/dropping ports."""
         self.initial_listen = list(listen)
         self.initial_connect = list(connect)
         self.clock = clock
@@ -57,14 +69,20 @@ class TcpBenchApp(App[int]):
         from tcpbench.screens.main import MainScreen
 
         self.manager = SessionManager()
+        if self.recorder is not None:
+            self.manager.subscribe(self.recorder)
         await self.push_screen(MainScreen())
-        if self.initial_listen or self.initial_connect:
+        if self.initial_listen or self.initial_connect or self.scenario is not None:
             self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
                             exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self.manager is not None:
             await self.manager.aclose()
+        if self.scenario_run is not None:
+            self.scenario_run.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     async def _open_initial(self) -> None:
         from tcpbench.engine.errors import ConnectError, ListenError
@@ -84,6 +102,23 @@ class TcpBenchApp(App[int]):
                 await self.manager.open_session(spec.host, spec.port, timeout=self.connect_timeout)
             except ConnectError as exc:
                 self.notify(str(exc), title="--connect failed", severity="error", markup=False)
+        if self.scenario is not None:
+            await self._start_scenario(self.scenario)
+
+    async def _start_scenario(self, scenario: Scenario) -> None:
+        from tcpbench.scenarios.start import start_scenario
+        from tcpbench.widgets.notes_panel import NotesPanel
+
+        run = self.scenario_run = await start_scenario(self.manager, scenario,
+                                                       connect_timeout=self.connect_timeout)
+        for problem in run.problems:
+            self.notify(problem, title="scenario", severity="error", markup=False)
+        for warning in run.warnings:
+            self.notify(warning, title="scenario", severity="warning", markup=False)
+        for screen in self.screen_stack:
+            for panel in screen.query(NotesPanel):
+                panel.show_notes(scenario.title, run.notes(self.address_formatter), run.problems)
+        self.notify(f"{scenario.title}: {len(run.listeners)} listener(s) open", markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where a failed background task becomes a notification (never a crash)."""
@@ -93,8 +128,12 @@ class TcpBenchApp(App[int]):
                         title="error", severity="error", markup=False)
 
     def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
-        """Push the port probe (imported lazily: most sessions never open it)."""
+        """Push the port probe (imported lazily: most sessions never open it); a scenario
+        with a `probe` list fills in its ports."""
         from tcpbench.screens.probe import ProbeScreen
+
+        if not ports and self.scenario_run is not None and self.scenario_run.scenario.probe:
+            host, ports = self.scenario_run.probe_target()
 
         self.push_screen(ProbeScreen(host, ports))
 
@@ -111,13 +150,25 @@ class TcpBenchApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(listen: list[str], connect: list[str], utc: bool = False) -> int:
-    """Parse `--listen`/`--connect` (errors: `UsageError`, one line) and run the workbench."""
+def run_app(listen: list[str], connect: list[str], scenario: str | None = None,
+            record: str | None = None, utc: bool = False) -> int:
+    """Parse `--listen`/`--connect`/`--scenario`/`--record` (errors: `UsageError`, one line; a
+    scenario file's names its line) and run the workbench."""
+    from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
     from tcpbench.engine.registry import SERVICES
+    from tcpbench.scenarios import load_scenario
     from tcpbench.ui_spec import parse_connect, parse_listen
 
     listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
-    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, utc=utc)
+    plan = load_scenario(scenario) if scenario else None
+    try:
+        recorder = Recorder(prepare_directory(record)) if record else None
+    except RecordError as exc:
+        raise UsageError(f"--record: {exc}") from None
+    app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan, recorder=recorder,
+                      utc=utc)
     app.run()
+    if recorder is not None and recorder.error is not None:
+        print(f"tcpbench: {recorder.error}", file=sys.stderr)
     return app.return_code or 0

@@ -36,16 +36,24 @@ def build_parser() -> Parser:
                         help="(UI) start with a client session to HOST:PORT; repeatable")
     parser.add_argument("--utc", action="store_true",
                         help="(UI) byte log timestamps in UTC (default: local time; u toggles)")
+    parser.add_argument("--scenario", metavar="FILE|NAME", default=None,
+                        help="(UI) start a lesson: the listeners, sessions and notes of a TOML "
+                             "file or of a built-in scenario (see 'tcpbench scenarios')")
+    parser.add_argument("--record", dest="ui_record", metavar="DIR", default=None,
+                        help="(UI) record every session into DIR (new or empty) as it happens: "
+                             "JSON Lines, a transcript, raw bytes and a pcap per session")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default=None,
                         help="(headless commands) the event loop: auto = uvloop when installed "
                              "(pip install 'tcpbench[fast]'), else asyncio; default from "
                              "TCPBENCH_LOOP, else auto")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    from tcpbench.cli import connect, serve
+    from tcpbench.cli import connect, scenarios, serve, web
 
     serve.add_parser(commands)
     connect.add_parser(commands)
+    scenarios.add_parser(commands)
+    web.add_parser(commands)
     try:
         from tcpbench.cli import probe
     except ImportError:
@@ -87,7 +95,8 @@ def run_ui(args: Any) -> int:
             return 2
         raise
     try:
-        return int(run_app(listen=args.listen, connect=args.connect, utc=args.utc) or 0)
+        return int(run_app(listen=args.listen, connect=args.connect, scenario=args.scenario,
+                           record=args.ui_record, utc=args.utc) or 0)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,9 @@ def add_parser(commands: Any) -> None:
                          help="close each session idle for S seconds (each by its own last activity)")
         add_admission_arguments(sub)
         tls_args.add_server_options(sub)
+        sub.add_argument("--record", metavar="DIR", default=None,
+                         help="write every session's record into DIR (new or empty): JSON Lines "
+                              "of events with the bytes, a transcript, and the raw bytes each way")
         for option in info.options:
             _add_option(sub, option)
         sub.set_defaults(run=main, service_options=[o.name for o in info.options])
@@ -95,8 +98,30 @@ async def _serve(args: argparse.Namespace, service: Any, stop: asyncio.Event) ->
 
 async def _serve_with(args: argparse.Namespace, service: Any, stop: asyncio.Event,
                       printer: EventPrinter) -> int:
+    recorder = None
+    if args.record is not None:
+        from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
+
+        try:
+            recorder = Recorder(prepare_directory(args.record))
+        except RecordError as exc:
+            print(f"tcpbench: --record: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return await _serve_recorded(args, service, stop, printer, recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
+            if recorder.error is not None:
+                print(f"tcpbench: {recorder.error}", file=sys.stderr)
+
+
+async def _serve_recorded(args: argparse.Namespace, service: Any, stop: asyncio.Event,
+                          printer: EventPrinter, recorder: Any) -> int:
     async with SessionManager(store_cap=HEADLESS_STORE_CAP,
                               ended_kept=HEADLESS_ENDED_KEPT) as manager:
+        if recorder is not None:
+            manager.subscribe(recorder)
         try:
             listener = await manager.start_listener(service, args.host, args.port,
                                                     idle_timeout=args.idle_timeout,

@@ -148,6 +148,10 @@ class BytesReceived(Event):
     def size(self) -> int:
         return len(self.data)
 
+    def explain(self) -> str:
+        return (f"received {len(self.data)} byte(s): our kernel acknowledged them (ACK) as they "
+                "arrived, and tcpbench read them from the socket")
+
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.kind, "at": self.at, "session": self.session,
                 "offset": self.offset, "size": len(self.data)}
@@ -164,6 +168,10 @@ class BytesSent(Event):
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def explain(self) -> str:
+        return (f"sent {len(self.data)} byte(s): handed to our kernel, which sends them in "
+                "segments and resends any the peer does not acknowledge")
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.kind, "at": self.at, "session": self.session,

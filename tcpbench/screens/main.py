@@ -23,9 +23,11 @@ from textual.widgets import DataTable, Footer, Input
 from tcpbench.engine import events as ev
 from tcpbench.screens.commands import COMMANDS
 from tcpbench.screens.logselect import LogSelectionScreen
+from tcpbench.screens.teaching import TeachingActions
 from tcpbench.engine.conduit import SessionClosedError
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.header import TotalsHeader
+from tcpbench.widgets.notes_panel import NotesPanel
 from tcpbench.widgets.sendbar import LineInput, SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
@@ -65,7 +67,7 @@ class Workbench(Protocol):
         ...
 
 
-class MainScreen(LogSelectionScreen):
+class MainScreen(TeachingActions, LogSelectionScreen):
     """Everything at once: what listens, what is connected, what was said."""
 
     BINDINGS = [Binding(c.key, c.action, c.label, show=c.show, id=c.action, tooltip=c.help)
@@ -96,6 +98,7 @@ class MainScreen(LogSelectionScreen):
     def compose(self) -> ComposeResult:
         app = self.bench
         yield TotalsHeader(id="totals")
+        yield NotesPanel(id="notes")
         with Container(id="panes"):
             with Vertical(id="listeners-pane", classes="pane"):
                 yield ListenersTable(id="listeners")

@@ -93,7 +93,7 @@ class H11Wire:
         return self._request
 
     def continue_response(self) -> bytes:
-        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+        return self._conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
 
     def respond(self, prepared: tuple, head_only: bool) -> bytes:
         answer, response, body = prepared

@@ -121,7 +121,7 @@ class LlhttpWire:
         return NEED_DATA  # _PAUSED: the answer comes first
 
     def continue_response(self) -> bytes:
-        return b"HTTP/1.1 100 \r\n\r\n"
+        return b"HTTP/1.1 100 Continue\r\n\r\n"
 
     def respond(self, prepared: tuple[bytes, bytes, bytes, bytes], head_only: bool) -> bytes:
         request = self._request

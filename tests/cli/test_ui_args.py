@@ -79,5 +79,5 @@ def test_utc_flag_reaches_the_app(monkeypatch):
     seen = {}
     monkeypatch.setattr(app_module, "run_app", lambda **kwargs: seen.update(kwargs) or 0)
     assert main(["--utc", "--listen", "echo:0"]) == 0
-    assert seen == {"listen": ["echo:0"], "connect": [], "utc": True}
+    assert seen == {"listen": ["echo:0"], "connect": [], "utc": True, "scenario": None, "record": None}
     assert main([]) == 0 and seen["utc"] is False

@@ -162,7 +162,7 @@ def test_chunked_request_body_and_expect_100_continue() -> None:
     opened(service)
     effects = feed(service, [b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n"])
-    assert sent(effects) == b"HTTP/1.1 100 \r\n\r\n"
+    assert sent(effects) == b"HTTP/1.1 100 Continue\r\n\r\n"
     effects = feed(service, [b"3\r\nabc\r\n0\r\n\r\n"])
     assert responses(sent(effects))[0][0] == 200
 

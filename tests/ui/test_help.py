@@ -30,7 +30,7 @@ async def test_help_lists_every_binding_of_the_app_the_main_screen_and_its_widge
                 f"{binding.key} ({binding.action}) is not in help")
         shown = {k for k, _ in rows}
         # Search navigation, the follow and UTC keys, the palette: all there, as the footer writes them.
-        assert {"n", "N", "w", "u", "^p", "? f1", "/"} <= shown, shown
+        assert {"n", "N", "w", "W", "u", "^p", "?", "f1", "/"} <= shown, shown
         # Every footer binding of the main screen is in help.
         footer = {key_text(app, b) for b in main.active_bindings.values() for b in [b.binding] if b.show}
         each_key = {part for keys in shown for part in keys.split()}
