@@ -10,7 +10,10 @@ from tcpbench.engine.errors import CONNECT_REASONS, explain_reason
 SAMPLE = {"at": 0.0, "session": 1, "listener": 1, "service": "echo", "address": ("127.0.0.1", 7),
           "local": ("127.0.0.1", 7), "peer": ("127.0.0.1", 5000), "offset": 0, "data": b"abc",
           "closed_by": "peer", "bytes_in": 3, "bytes_out": 3, "message": "boom", "reason": "refused",
-          "idle_seconds": 5.0, "host": "127.0.0.1", "port": 7, "topic": "access", "text": "GET /"}
+          "idle_seconds": 5.0, "host": "127.0.0.1", "port": 7, "topic": "access", "text": "GET /",
+          "detail": "denied by 127.0.0.0/8", "how": "reset", "version": "TLSv1.3",
+          "cipher": "TLS_AES_256_GCM_SHA384", "bits": 256, "alpn": "", "sni": "localhost",
+          "verified": True, "wire_in": 40, "wire_out": 60}
 
 
 def all_event_classes() -> list[type[ev.Event]]:
