@@ -158,9 +158,10 @@ async def test_chromium_loads_the_page_100_times_over_tls_without_a_failure(pars
                   and dict(e.fields).get("path", "").startswith("/report"))
     assert not [e for e in seen[:report] if isinstance(e, (ev.SessionReset, ev.SessionAborted))]
     # Chromium sometimes opens a spare connection and drops it mid-handshake once the first
-    # one wins (its backup connect job): "closed" is that; any other failure is ours.
+    # one wins (its backup connect job): "closed" or, when our ServerHello was still unread,
+    # "reset" is that; any other failure (a certificate, a protocol version) is ours.
     failed = [e for e in seen[:report] if isinstance(e, ev.TlsHandshakeFailed)]
-    assert all(e.reason == "closed" for e in failed) and len(failed) <= 2, failed
+    assert all(e.reason in ("closed", "reset") for e in failed) and len(failed) <= 2, failed
 
 
 async def test_chromium_fails_against_the_naive_netcat_mode() -> None:
