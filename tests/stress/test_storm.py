@@ -97,7 +97,8 @@ def _storm_against(pid: int, port: int) -> None:
         worst, round_trips = 0.0, 0
         deadline = time.monotonic() + 60
         try:
-            while storm.poll() is None and time.monotonic() < deadline:
+            # During the storm and until the server has digested it (its fds are back).
+            while (storm.poll() is None or _fds(pid) != baseline) and time.monotonic() < deadline:
                 started = time.perf_counter()
                 watcher.sendall(b"ping %06d\n" % round_trips)
                 answer = b""
@@ -111,7 +112,7 @@ def _storm_against(pid: int, port: int) -> None:
                 storm.kill()
             out, err = storm.communicate(timeout=10)
         assert storm.returncode == 0 and out == b"done\n", err.decode()
-        assert round_trips > 100, "the storm ended before the watcher measured anything"
+        assert round_trips > 20, "the storm ended before the watcher measured anything"
         print(f"worst round trip during the storm: {worst * 1000:.1f} ms over {round_trips}")
         assert worst < STALL_LIMIT, (f"the live session stalled {worst * 1000:.1f} ms "
                                      f"({round_trips} round trips during the storm)")
