@@ -36,3 +36,28 @@ def silent_port():
         for filler in fillers:
             filler.close()
         server.close()
+
+
+async def echo_then_fin(host: str, port: int, payload: bytes, timeout: float = 10) -> None:
+    """Send `payload` to an echo server, read it all back, send FIN and see the server's.
+
+    Errors: AssertionError if the echo or the clean EOF does not come within `timeout`.
+    """
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        got = b""
+        async with asyncio.timeout(timeout):
+            while len(got) < len(payload):
+                chunk = await reader.read(65536)
+                assert chunk, f"the echo stopped after {len(got)} of {len(payload)} bytes"
+                got += chunk
+        assert got == payload
+        writer.write_eof()
+        async with asyncio.timeout(timeout):
+            assert await reader.read() == b""
+    finally:
+        writer.close()

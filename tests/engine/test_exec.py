@@ -12,8 +12,15 @@ from tcpbench.engine import SessionManager
 from tcpbench.engine.events import ServiceNoted
 from tcpbench.engine.exec_handler import ExecService
 from tcpbench.services.base import OptionError
-from tcpbench.services.exec_spec import REFUSAL, child_env, describe_exit, exec_spec, split_stderr
+from tcpbench.services.exec_spec import (
+    REFUSAL,
+    child_env,
+    describe_exit,
+    exec_spec,
+    split_stderr,
+)
 from tests.conftest import wait_until
+from tests.procutil import process_group
 
 
 def _gone(pid: int) -> bool:
@@ -29,18 +36,7 @@ def _group_gone(pgid: int) -> bool:
     """No live process left in the group. Zombies do not count: an orphaned
     grandchild is reaped by init (this container's pid 1 does not reap, which
     is outside tcpbench's reach)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            return False
-    return True
+    return not process_group(pgid)[0]
 
 
 async def _start(manager: SessionManager, **options):

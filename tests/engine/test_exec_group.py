@@ -10,24 +10,12 @@ import pytest
 from tcpbench.engine import SessionManager
 from tcpbench.engine.exec_handler import ExecService
 from tests.conftest import wait_until
+from tests.procutil import process_group
 
 pytestmark = pytest.mark.timeout(30)
 
 
-def _group(pgid: int) -> tuple[list[int], list[int]]:
-    """(live pids, zombie pids) whose process group is `pgid`, read from /proc."""
-    live, zombies = [], []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[2]) == pgid:
-            (zombies if fields[0] == "Z" else live).append(int(entry))
-    return live, zombies
+_group = process_group
 
 
 @pytest.mark.parametrize("how", ["peer closes", "peer resets", "manager shuts down"])

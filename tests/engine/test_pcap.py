@@ -13,6 +13,7 @@ import pytest
 from tcpbench.engine.recorder import Recorder, prepare_directory
 from tcpbench.engine.registry import build_service
 from tests.conftest import wait_until
+from tests.netutil import echo_then_fin
 
 pytestmark = pytest.mark.timeout(60)
 PAYLOAD = bytes(range(256)) * 40  # several segments of 1460
@@ -74,17 +75,7 @@ async def test_pcap_of_an_echo_session_holds_the_bytes_and_the_lifecycle(manager
     recorder = Recorder(prepare_directory(tmp_path / "r"))
     manager.subscribe(recorder)
     listener = await manager.start_listener(build_service("echo"), host)
-    reader, writer = await asyncio.open_connection(host, listener.port)
-    writer.write(PAYLOAD)
-    await writer.drain()
-    got = b""
-    async with asyncio.timeout(10):
-        while len(got) < len(PAYLOAD):
-            got += await reader.read(65536)
-    writer.write_eof()
-    async with asyncio.timeout(10):
-        assert await reader.read() == b""
-    writer.close()
+    await echo_then_fin(host, listener.port, PAYLOAD)
     await wait_until(lambda: not manager.sessions, what="the close")
     recorder.close()
     path = tmp_path / "r" / "session-1.pcap"

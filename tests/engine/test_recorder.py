@@ -20,6 +20,7 @@ from tcpbench.engine.recorder import Recorder, RecordError, export_sessions, pre
 from tcpbench.engine.registry import build_service
 from tcpbench.safetext import unescape_bytes
 from tests.conftest import wait_until
+from tests.netutil import echo_then_fin
 
 pytestmark = pytest.mark.timeout(60)
 PAYLOAD = bytes(range(256)) * 64 + b"\x1b]52;c;AAAA\x07[@click=app.quit]\n"
@@ -110,20 +111,8 @@ async def test_recorder_memory_stays_bounded_and_everything_arrives(manager, tmp
 
 
 async def test_ui_export_from_the_byte_stores(manager, tmp_path) -> None:
-    import asyncio
-
     listener = await manager.start_listener(build_service("echo"))
-    reader, writer = await asyncio.open_connection(*listener.address)
-    writer.write(PAYLOAD)
-    await writer.drain()
-    got = b""
-    async with asyncio.timeout(10):
-        while len(got) < len(PAYLOAD):
-            got += await reader.read(65536)
-    writer.write_eof()
-    async with asyncio.timeout(10):
-        assert await reader.read() == b""
-    writer.close()
+    await echo_then_fin(*listener.address, PAYLOAD)
     await wait_until(lambda: not manager.sessions, what="closed")
     session = next(iter(manager.history.values()))
     assert export_sessions([session], tmp_path / "x") == [session.id]

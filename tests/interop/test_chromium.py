@@ -22,9 +22,11 @@ import time
 
 import pytest
 
-from tcpbench.engine import SessionManager, events as ev
+from tcpbench.engine import SessionManager
+from tcpbench.engine import events as ev
 from tcpbench.engine.registry import build_service
 from tcpbench.engine.tls import server_tls
+from tests.procutil import process_group
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 RUNS = 100
@@ -75,18 +77,7 @@ async def stop_browser(proc: asyncio.subprocess.Process) -> None:
 
 def _live_members(pgid: int) -> list[int]:
     """Pids in process group `pgid` that are still running (zombies do not count)."""
-    live = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            live.append(int(entry))
-    return live
+    return process_group(pgid)[0]
 
 
 async def run_chromium(target_service_options: dict, parser: str = "h11",
