@@ -6,13 +6,16 @@ replay the conversation. Appending is O(1) amortised and does no formatting:
 it runs on the hot path of every received chunk.
 
 When the cap is exceeded, whole records are dropped from the front (a record
-larger than the whole cap keeps only its tail). Dropped bytes are counted so a
-viewer can say "N bytes no longer kept".
+larger than the whole cap keeps only its tail). The cap bounds the records too:
+a store keeps at most `cap // RECORD_COST` of them, so a session of one-byte
+chunks or of chat lines costs about as much memory as a bulk one. Dropped bytes
+are counted so a viewer can say "N bytes no longer kept".
 
 A per-session cap alone does not bound the process: 10,000 chatty connections
 at 4 MiB each would be 40 GiB. A `StoreBudget` shared by all of a manager's
-stores bounds their total (payload plus `RECORD_COST` per record): over
-budget, ended sessions' stores give up their oldest records first (the
+stores bounds their total, counted as the memory the records really hold
+(payload plus `RECORD_COST` per data record, `EVENT_COST` per event record):
+over budget, ended sessions' stores give up their oldest records first (the
 longest-ended first), then live ones (the oldest session first); each such
 drop is counted in the budget and in the store that lost the record.
 """
@@ -30,11 +33,19 @@ SENT = "tx"
 EVENT = "ev"
 
 DEFAULT_CAP = 4 * 1024 * 1024
-DEFAULT_BUDGET = 256 * 1024 * 1024
-"""All stores of one manager together (the UI's default)."""
-RECORD_COST = 128
-"""What one record costs beside its payload, as the budget counts it (the Record tuple, the
-bytes object's header, the container's slot: about 120 bytes measured on CPython 3.11)."""
+DEFAULT_BUDGET = 64 * 1024 * 1024
+"""All stores of one manager together (the UI's default). Small enough that a busy workbench
+reaches it within minutes and then holds steady (a larger one kept the process growing for
+the whole of a 10-minute soak), large enough for 16 bulk sessions at their full cap."""
+RECORD_COST = 232
+"""What one data record holds beside its payload: the Record tuple (104 bytes), the bytes
+object's header (33), its float and two ints (80) and the container's slot (8); measured
+with tracemalloc on CPython 3.11: 253 bytes for a record of a 20-byte chunk."""
+EVENT_COST = 360
+"""What one event record holds: the Record tuple and its slot, the event object and its text
+(a `ServiceNoted` access line measured 220 bytes with tracemalloc on CPython 3.11)."""
+MIN_RECORDS = 64
+"""A store keeps at least this many records, however small its cap."""
 SMALL_RECORDS = 32
 """Up to this many records live in a list; beyond, in a deque. An empty deque costs
 760 bytes, which was a fifth of an idle session (10,000 connections held)."""
@@ -69,15 +80,17 @@ class ByteStore:
     `perf stat` task-clock), a price worth paying only where someone can scroll back.
     """
 
-    __slots__ = ("cap", "_records", "_kept_bytes", "dropped_bytes", "dropped_records", "next_seq",
-                 "budget")
+    __slots__ = ("cap", "max_records", "_records", "_kept_bytes", "_kept_cost", "dropped_bytes",
+                 "dropped_records", "next_seq", "budget")
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
         if cap < 0:
             raise ValueError("cap must not be negative")
         self.cap = cap
+        self.max_records = max(MIN_RECORDS, cap // RECORD_COST)
         self._records: list[Record] | deque[Record] = []
         self._kept_bytes = 0
+        self._kept_cost = 0
         self.dropped_bytes = 0
         self.dropped_records = 0
         self.next_seq = 0
@@ -93,8 +106,9 @@ class ByteStore:
 
     @property
     def kept_cost(self) -> int:
-        """What the budget counts for this store: payload plus `RECORD_COST` per record."""
-        return self._kept_bytes + RECORD_COST * len(self._records)
+        """What the budget counts for this store: payload plus `RECORD_COST` per data record
+        and `EVENT_COST` per event record."""
+        return self._kept_cost
 
     @property
     def first_seq(self) -> int:
@@ -114,15 +128,17 @@ class ByteStore:
         records.append(Record(self.next_seq, at, session, direction, offset, data))
         self.next_seq += 1
         self._kept_bytes += len(data)
+        cost = len(data) + RECORD_COST
+        self._kept_cost += cost
         if len(records) > SMALL_RECORDS and type(records) is list:
             self._records = deque(records)
-        if self._kept_bytes > self.cap:
-            self._trim()
         budget = self.budget
         if budget is not None:
-            budget.total += len(data) + RECORD_COST
-            if budget.total > budget.limit:
-                budget.evict()
+            budget.total += cost
+        if self._kept_bytes > self.cap or len(self._records) > self.max_records:
+            self._trim()
+        if budget is not None and budget.total > budget.limit:
+            budget.evict()
 
     def add_event(self, event: Event, session: int) -> None:
         if not self.cap:
@@ -132,27 +148,31 @@ class ByteStore:
         self.next_seq += 1
         if len(records) > SMALL_RECORDS and type(records) is list:
             self._records = deque(records)
-        # Events cost no payload bytes but must not grow without bound either.
-        if len(self._records) > self.cap // 16 + 1024:
-            self._drop_oldest()
+        self._kept_cost += EVENT_COST
         budget = self.budget
         if budget is not None:
-            budget.total += RECORD_COST
-            if budget.total > budget.limit:
-                budget.evict()
+            budget.total += EVENT_COST
+        if len(self._records) > self.max_records:
+            self._drop_oldest()
+        if budget is not None and budget.total > budget.limit:
+            budget.evict()
 
     def _trim(self) -> None:
-        while self._kept_bytes > self.cap and self._records:
+        records = self._records
+        while records and (self._kept_bytes > self.cap or len(records) > self.max_records):
             self._drop_oldest()
 
     def _drop_oldest(self) -> Record:
         records = self._records
         record = records.popleft() if type(records) is deque else records.pop(0)
-        self._kept_bytes -= len(record.data)
-        self.dropped_bytes += len(record.data)
+        size = len(record.data)
+        cost = EVENT_COST if record.event is not None else size + RECORD_COST
+        self._kept_bytes -= size
+        self._kept_cost -= cost
+        self.dropped_bytes += size
         self.dropped_records += 1
         if self.budget is not None:
-            self.budget.total -= len(record.data) + RECORD_COST
+            self.budget.total -= cost
         return record
 
     def since(self, seq: int) -> Iterator[Record]:

@@ -57,3 +57,24 @@ def test_a_store_with_no_cap_keeps_nothing_but_counts_the_bytes() -> None:
     store.add_event(ev.PeerHalfClosed(2.0, 1), 1)
     assert list(store) == [] and store.kept_bytes == 0
     assert store.dropped_bytes == 1000
+
+
+def test_tiny_chunks_are_bounded_by_what_their_records_cost() -> None:
+    """Chat lines and one-byte chunks: the cap bounds the records, not only the payload."""
+    from tcpbench.engine import events as ev
+    from tcpbench.engine.bytestore import EVENT_COST, MIN_RECORDS, RECORD_COST
+
+    cap = 100 * RECORD_COST
+    store = ByteStore(cap)
+    for i in range(10_000):
+        store.add_data(float(i), 1, RECEIVED, i, b"x")
+    assert len(store) == store.max_records == 100
+    assert store.kept_bytes == 100 and store.dropped_bytes == 9_900
+    assert store.kept_cost == 100 * (1 + RECORD_COST)
+    store.add_event(ev.PeerHalfClosed(1e4, 1), 1)
+    assert len(store) == 100 and store.kept_cost == 99 * (1 + RECORD_COST) + EVENT_COST
+    assert [r.seq for r in store][-1] == 10_000  # the newest records stay
+    small = ByteStore(10)
+    for i in range(200):
+        small.add_event(ev.PeerHalfClosed(float(i), 1), 1)
+    assert len(small) == MIN_RECORDS and small.kept_cost == MIN_RECORDS * EVENT_COST
