@@ -14,7 +14,7 @@ are counted so a viewer can say "N bytes no longer kept".
 A per-session cap alone does not bound the process: 10,000 chatty connections
 at 4 MiB each would be 40 GiB. A `StoreBudget` shared by all of a manager's
 stores bounds their total, counted as the memory the records really hold
-(payload plus `RECORD_COST` per data record, `EVENT_COST` per event record):
+(payload plus `RECORD_COST` per data record, `event_cost` per event record):
 over budget, ended sessions' stores give up their oldest records first (the
 longest-ended first), then live ones (the oldest session first); each such
 drop is counted in the budget and in the store that lost the record.
@@ -44,6 +44,9 @@ with tracemalloc on CPython 3.11: 253 bytes for a record of a 20-byte chunk."""
 EVENT_COST = 360
 """What one event record holds: the Record tuple and its slot, the event object and its text
 (a `ServiceNoted` access line measured 220 bytes with tracemalloc on CPython 3.11)."""
+FIELD_COST = 100
+"""Each (name, value) pair of an event's `fields` beside its value's length: the pair tuple
+and the value string's header (a chat line's two fields measured 290 bytes together)."""
 MIN_RECORDS = 64
 """A store keeps at least this many records, however small its cap."""
 SMALL_RECORDS = 32
@@ -68,6 +71,21 @@ class Record(NamedTuple):
     """Stream offset of data[0] in its direction (0 for events)."""
     data: bytes
     event: Event | None = None
+
+
+def event_cost(event: Event) -> int:
+    """What an event record holds, as the budget counts it: `EVENT_COST`, plus the text and
+    fields of a note (a chat line's note measured 666 bytes with tracemalloc, an access line 394)."""
+    text = getattr(event, "text", None)
+    if text is None:
+        return EVENT_COST
+    cost = EVENT_COST + len(text)
+    fields = getattr(event, "fields", ())
+    if fields:
+        cost += 56
+        for _, value in fields:
+            cost += FIELD_COST + (len(value) if isinstance(value, str) else 0)
+    return cost
 
 
 class ByteStore:
@@ -107,7 +125,7 @@ class ByteStore:
     @property
     def kept_cost(self) -> int:
         """What the budget counts for this store: payload plus `RECORD_COST` per data record
-        and `EVENT_COST` per event record."""
+        and `event_cost` per event record."""
         return self._kept_cost
 
     @property
@@ -148,10 +166,11 @@ class ByteStore:
         self.next_seq += 1
         if len(records) > SMALL_RECORDS and type(records) is list:
             self._records = deque(records)
-        self._kept_cost += EVENT_COST
+        cost = event_cost(event)
+        self._kept_cost += cost
         budget = self.budget
         if budget is not None:
-            budget.total += EVENT_COST
+            budget.total += cost
         if len(self._records) > self.max_records:
             self._drop_oldest()
         if budget is not None and budget.total > budget.limit:
@@ -166,7 +185,7 @@ class ByteStore:
         records = self._records
         record = records.popleft() if type(records) is deque else records.pop(0)
         size = len(record.data)
-        cost = EVENT_COST if record.event is not None else size + RECORD_COST
+        cost = size + RECORD_COST if record.event is None else event_cost(record.event)
         self._kept_bytes -= size
         self._kept_cost -= cost
         self.dropped_bytes += size

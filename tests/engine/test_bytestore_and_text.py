@@ -78,3 +78,21 @@ def test_tiny_chunks_are_bounded_by_what_their_records_cost() -> None:
     for i in range(200):
         small.add_event(ev.PeerHalfClosed(float(i), 1), 1)
     assert len(small) == MIN_RECORDS and small.kept_cost == MIN_RECORDS * EVENT_COST
+
+
+def test_a_notes_text_and_fields_count_toward_what_it_costs() -> None:
+    from tcpbench.engine import events as ev
+    from tcpbench.engine.bytestore import EVENT_COST, event_cost
+
+    bare = ev.PeerHalfClosed(0.0, 1)
+    access = ev.ServiceNoted(0.0, 1, 1, "access", "GET / -> 200, 1 byte, 0.1 ms")
+    chat = ev.ServiceNoted(0.0, 1, 1, "chat", "<alice> hello", (("nick", "alice"), ("text", "hello")))
+    assert event_cost(bare) == EVENT_COST
+    assert event_cost(access) == EVENT_COST + len(access.text)
+    assert event_cost(chat) > event_cost(ev.ServiceNoted(0.0, 1, 1, "chat", "<alice> hello"))
+    store = ByteStore(1 << 20)
+    for event in (bare, access, chat):
+        store.add_event(event, 1)
+    assert store.kept_cost == sum(map(event_cost, (bare, access, chat)))
+    store.clear()
+    assert store.kept_cost == 0
