@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.events import format_address
+from tcpbench.heap import TRIM_SECONDS, can_release, release_free_memory
 from tcpbench.ui_spec import ConnectSpec, ListenSpec
 from tcpbench.usage import UsageError
 
@@ -72,6 +73,9 @@ class TcpBenchApp(App[int]):
         if self.recorder is not None:
             self.manager.subscribe(self.recorder)
         await self.push_screen(MainScreen())
+        if can_release():
+            # A workbench runs for hours: without this its heap keeps every high-water mark.
+            self.set_interval(TRIM_SECONDS, release_free_memory, name="heap trim")
         if self.initial_listen or self.initial_connect or self.scenario is not None:
             self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
                             exit_on_error=False)
