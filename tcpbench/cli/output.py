@@ -80,6 +80,8 @@ class EventPrinter:
         self.wall_clock = wall_clock
         self._mono_to_wall = wall_clock() - time.monotonic()
         self._label = _ClockLabel()
+        self._previewed: bytes | None = None
+        self._preview_text = ""
         self._pending: list[str] = []
         self._flush_scheduled = False
         self.buffered = buffered
@@ -194,10 +196,17 @@ class EventPrinter:
     def _preview(self, data: bytes) -> str:
         if not self.show_data:
             return ""
+        if data is self._previewed:
+            # echo and relay send on the very bytes object they received: escape it once.
+            return self._preview_text
         limit = self.preview
         if not limit or len(data) <= limit:
-            return f' "{escape_bytes(data)}"'
-        return f' "{escape_bytes(data[:limit])}"...'
+            text = f' "{escape_bytes(data)}"'
+        else:
+            text = f' "{escape_bytes(data[:limit])}"...'
+        self._previewed = data
+        self._preview_text = text
+        return text
 
 
 def describe_tls(event: ev.Event) -> str:
