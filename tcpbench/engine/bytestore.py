@@ -44,6 +44,8 @@ with tracemalloc on CPython 3.11: 253 bytes for a record of a 20-byte chunk."""
 EVENT_COST = 360
 """What one event record holds: the Record tuple and its slot, the event object and its text
 (a `ServiceNoted` access line measured 220 bytes with tracemalloc on CPython 3.11)."""
+FIELDS_COST = 56
+"""The `fields` tuple of a note that has any (its pairs are counted by `FIELD_COST`)."""
 FIELD_COST = 100
 """Each (name, value) pair of an event's `fields` beside its value's length: the pair tuple
 and the value string's header (a chat line's two fields measured 290 bytes together)."""
@@ -73,6 +75,11 @@ class Record(NamedTuple):
     event: Event | None = None
 
 
+def record_cost(record: Record) -> int:
+    """What the budget counts for one record: payload plus `RECORD_COST`, or `event_cost`."""
+    return len(record.data) + RECORD_COST if record.event is None else event_cost(record.event)
+
+
 def event_cost(event: Event) -> int:
     """What an event record holds, as the budget counts it: `EVENT_COST`, plus the text and
     fields of a note (a chat line's note measured 666 bytes with tracemalloc, an access line 394)."""
@@ -82,7 +89,7 @@ def event_cost(event: Event) -> int:
     cost = EVENT_COST + len(text)
     fields = getattr(event, "fields", ())
     if fields:
-        cost += 56
+        cost += FIELDS_COST
         for _, value in fields:
             cost += FIELD_COST + (len(value) if isinstance(value, str) else 0)
     return cost
@@ -185,7 +192,7 @@ class ByteStore:
         records = self._records
         record = records.popleft() if type(records) is deque else records.pop(0)
         size = len(record.data)
-        cost = size + RECORD_COST if record.event is None else event_cost(record.event)
+        cost = record_cost(record)
         self._kept_bytes -= size
         self._kept_cost -= cost
         self.dropped_bytes += size
