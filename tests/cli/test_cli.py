@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -30,10 +31,34 @@ class Served:
         self.port = int(self.first_line.rsplit(":", 1)[1])
 
         self.seen: list[str] = []
+        self._drainer: threading.Thread | None = None
+
+    def drain(self) -> "Served":
+        """Read the event lines in a thread from now on. A test that makes many connections
+        must: a pipe nobody reads holds 64 KiB, and then the server blocks on its next line,
+        as any program writing to a full pipe does."""
+        assert self.proc.stdout is not None and self._drainer is None
+        stdout = self.proc.stdout
+
+        def keep_reading() -> None:
+            for line in iter(stdout.readline, b""):
+                self.seen.append(line.decode())
+
+        self._drainer = threading.Thread(target=keep_reading, daemon=True)
+        self._drainer.start()
+        return self
 
     def wait_for(self, needle: str, timeout: float = 10.0) -> str:
         """Read event lines until one contains `needle` (bounded in time)."""
         assert self.proc.stdout is not None
+        if self._drainer is not None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for line in list(self.seen):
+                    if needle in line:
+                        return line
+                time.sleep(0.02)  # polling what the drainer thread collected, bounded by the deadline
+            raise AssertionError(f"no line with {needle!r} within {timeout} s; saw {self.seen}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
@@ -47,8 +72,20 @@ class Served:
     def stop(self) -> tuple[int, str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        if self._drainer is not None:
+            assert self.proc.stderr is not None
+            err = self.proc.stderr.read()
+            self.proc.wait(timeout=20)
+            self._drainer.join(20)
+            self._close_pipes()
+            return self.proc.returncode, "".join(self.seen), err.decode()
         out, err = self.proc.communicate(timeout=20)
         return self.proc.returncode, "".join(self.seen) + out.decode(), err.decode()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def __enter__(self) -> "Served":
         return self
@@ -56,7 +93,12 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate(timeout=20)
+            if self._drainer is not None:
+                self.proc.wait(timeout=20)
+                self._drainer.join(20)
+                self._close_pipes()
+            else:
+                self.proc.communicate(timeout=20)
 
 
 def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess[bytes]:

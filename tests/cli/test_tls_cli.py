@@ -204,6 +204,7 @@ def test_ncat_ssl_client_against_our_listener() -> None:
 def test_curl_insecure_100_requests_against_serve_http_tls() -> None:
     need("curl")
     with Served("http", "--tls") as served:
+        served.drain()
         url = f"https://localhost:{served.port}/"
         outputs = [arg for _ in range(100) for arg in ("-o", "/dev/null", url)]
         done = subprocess.run(["curl", "--insecure", "-sS", "-v", "-w", "%{http_code}\\n", *outputs],
@@ -214,6 +215,7 @@ def test_curl_insecure_100_requests_against_serve_http_tls() -> None:
     assert b"ALPN: server accepted http/1.1" in done.stderr
     # Each request on its own connection: 100 handshakes, and 100 closes after the answer.
     with Served("http", "--tls", "--quiet-data") as served:
+        served.drain()
         url = f"https://127.0.0.1:{served.port}/"
         outputs = [arg for _ in range(100) for arg in ("-o", "/dev/null", url)]
         fresh = subprocess.run(["curl", "--insecure", "-sS", "-H", "Connection: close",
