@@ -25,8 +25,7 @@ from tcpbench.engine.tls import client_tls, server_tls, service_alpn
 from tcpbench.services.base import Option, OptionError, ServiceInfo
 
 if TYPE_CHECKING:
-    from tcpbench.engine.manager import Listener, SessionManager
-    from tcpbench.engine.session import Session
+    from tcpbench.engine.manager import SessionManager
 
 LOOPBACK_NAMES = ("localhost", "::1", "ip6-localhost")
 DANGER_ID = "danger-opt-in"
