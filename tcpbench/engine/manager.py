@@ -7,8 +7,7 @@ never imports Textual or Rich; the UI reads its state on a timer.
 asyncio's `Server.close()` leaves accepted connections open (before Python
 3.13), so the manager keeps its own registry of sessions and closes them itself.
 
-Each session knows the manager only as its `SessionOwner` (defined beside
-`Session`): the manager implements that protocol with public verbs
+Each session knows the manager only as its `SessionOwner` (in `session.py`): the manager implements that protocol with public verbs
 (`register`, `unregister`, `emit`, `note`, `report_bug`, `spawn_handler`), and
 sessions never touch its private state.
 """
@@ -21,7 +20,6 @@ import socket
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
 from tcpbench.engine import events as ev
@@ -30,6 +28,7 @@ from tcpbench.engine.admission import AdmissionPolicy, Gate
 from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, ByteStore, StoreBudget
 from tcpbench.engine.hangup import HangupWatch
 from tcpbench.engine.idle import IdleWatch
+from tcpbench.engine.listener import Listener, listen_check, short_address
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session
 from tcpbench.engine import tls_connect
@@ -46,46 +45,6 @@ LISTENER_NOTES_CAP = 64 * 1024
 """Store cap of a listener's own notes: events only, so about 5,000 notes are kept."""
 
 Subscriber = Callable[[ev.Event], None]
-
-
-@dataclass
-class Listener:
-    """A listening socket and the service that answers its connections."""
-
-    id: int
-    service: Service
-    address: tuple[str, int]
-    acceptor: Acceptor
-    idle_timeout: float | None = None
-    tls: ServerTls | None = None
-    """The TLS setting when the listener speaks TLS (its certificate, fingerprint)."""
-    tls_failures: int = 0
-    """Clients whose TLS handshake failed (they never became sessions)."""
-    sessions: set[int] = field(default_factory=set)
-    accepted: int = 0
-    admission: AdmissionPolicy | None = None
-    """Who may connect, how many at once, how the others are turned away (None: everyone)."""
-    refused: int = 0
-    """Connections turned away by `admission` (each was a `ConnectionRefusedByRule` event)."""
-    idle: IdleWatch | None = None
-    gate: Gate | None = None
-    bytes_in: int = 0
-    bytes_out: int = 0
-    state: str = "listening"
-    started_at: float = field(default_factory=time.monotonic)
-    dirty: bool = True
-    notes: ByteStore = field(default_factory=lambda: ByteStore(0))
-    """Listener-wide notes that belong to no live session: the operator's chat lines,
-    the fuzz seed, a note about a session that has already ended. Bounded; records carry
-    session 0 (or the ended session's id). A viewer merges it with the listener's sessions."""
-
-    @property
-    def service_name(self) -> str:
-        return self.service.name
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
 
 
 class SessionManager:
@@ -229,7 +188,7 @@ class SessionManager:
             error = classify_bind_error(exc, host, port)
             self.emit(ev.ListenerFailed(time.monotonic(), service.name, host, port, error.reason, str(error)))
             raise error from None
-        refusal = await _listen_check(self.loop, service, socks)
+        refusal = await listen_check(self.loop, service, socks)
         if refusal is not None:
             for sock in socks:
                 sock.close()
@@ -246,7 +205,7 @@ class SessionManager:
                 budget.attach(session.store)
             return session
 
-        address = _short(socks[0].getsockname())
+        address = short_address(socks[0].getsockname())
 
         def out_of_resources(exc: OSError) -> None:
             self.note(Note(f"cannot accept more connections: {exc.strerror or exc} "
@@ -258,7 +217,7 @@ class SessionManager:
                 exc, server_side=True, timeout=tls.handshake_timeout if tls else 0.0)
             listener.tls_failures += 1
             listener.dirty = True
-            self.emit(ev.TlsHandshakeFailed(time.monotonic(), None, listener_id, _short(peer),
+            self.emit(ev.TlsHandshakeFailed(time.monotonic(), None, listener_id, short_address(peer),
                                             reason, message))
 
         gate = None
@@ -553,25 +512,3 @@ class SessionManager:
                 await self._ticker
             except asyncio.CancelledError:
                 pass
-
-
-async def _listen_check(loop: asyncio.AbstractEventLoop, service: Service,
-                        socks: list[socket.socket]) -> str | None:
-    """The service's refusal of the bound address (`Service.listen_check`), or None."""
-    check = service.listen_check
-    if check is None:
-        return None
-    sock = socks[0]
-    dual = (sock.family == socket.AF_INET6
-            and not sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
-    try:
-        return await check(_short(sock.getsockname()), dual, loop.getaddrinfo)
-    except BaseException:
-        for s in socks:
-            s.close()
-        raise
-
-
-def _short(address: Any) -> tuple[str, int]:
-    return (address[0], int(address[1]))
-

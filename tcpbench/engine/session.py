@@ -28,10 +28,11 @@ pauses the socket while the handler is slow.
 A session knows its owner only as a `SessionOwner`: the few verbs it may use to
 tell the owner something (register, unregister, emit, note, report_bug,
 spawn_handler, open_session) and the few shared things it reads (the loop, the
-linger time, the live sessions, the byte totals). The
+linger time, the live sessions, the byte totals), defined below. The
 `SessionManager` implements it, and this module never imports the manager: as
 with a trio nursery handed to a task, the owned object is given a few verbs, not
-its owner.
+its owner. Pausing reads (and the hangup watch that notices an RST meanwhile) is
+in `flow.py`, sending a file in `filestream.py`.
 """
 
 from __future__ import annotations
@@ -46,23 +47,14 @@ from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.filestream import FileSending, FileStream
+from tcpbench.engine.flow import ReadFlow
+from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED,  # noqa: F401
+                                    FINAL_STATES, OPEN, OUR_FIN, PEER_FIN, RESET)
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
                                     Service)
 
 READ_SIZE = 256 * 1024
 """The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
-
-CONNECTING = "connecting"
-OPEN = "open"
-PEER_FIN = "half-closed by peer"
-OUR_FIN = "half-closed by us"
-CLOSING = "closing"
-CLOSED = "closed"
-RESET = "reset"
-ABORTED = "aborted"
-FAILED = "failed"
-
-FINAL_STATES = (CLOSED, RESET, ABORTED, FAILED)
 
 
 @runtime_checkable
@@ -129,7 +121,7 @@ class SessionOwner(Protocol):
         ...
 
 
-class Session(FileSending, asyncio.Protocol):
+class Session(FileSending, ReadFlow, asyncio.Protocol):
     """A connection the engine owns, accepted by a listener or opened as a client.
 
     Resource handling: the session owns its transport. Whatever path ends it
@@ -518,70 +510,6 @@ class Session(FileSending, asyncio.Protocol):
         self._emit(ev.SessionTimedOut(time.monotonic(), self.id, idle_seconds))
         self.end_reason = "idle timeout"
         self.close()
-
-    def pause_reading(self, reason: str = "operator") -> None:
-        """Stop reading from the socket (the peer's sends then block on TCP flow control)."""
-        pauses = self._read_pauses
-        if pauses is None:
-            pauses = self._read_pauses = set()
-        if reason in pauses or self.transport is None or self._draining:
-            return
-        pauses.add(reason)
-        if len(pauses) == 1 and not self.transport.is_closing():
-            try:
-                self.transport.pause_reading()
-            except RuntimeError:
-                pass
-            # Not read, the socket is not watched: an RST would go unnoticed until reading resumes.
-            hangups = getattr(self.owner, "hangups", None)
-            if hangups is not None:
-                hangups.watch(self)
-
-    def resume_reading(self, reason: str = "operator") -> None:
-        pauses = self._read_pauses
-        if not pauses or reason not in pauses:
-            return
-        pauses.discard(reason)
-        if not pauses:
-            self._unwatch_hangup()
-        if not pauses and self.transport is not None and not self.transport.is_closing():
-            try:
-                self.transport.resume_reading()
-            except RuntimeError:
-                pass
-
-    def peer_reset(self, exc: OSError) -> None:
-        """The peer reset the connection while we were not reading (see `HangupWatch`):
-        end now as reset by peer, freeing the socket and whatever the session holds."""
-        transport = self.transport
-        if self.is_finished or transport is None:
-            return
-        self.state = RESET
-        self.end_reason = "connection reset by peer (noticed while reading was paused)"
-        self.dirty = True
-        self._emit(ev.SessionReset(time.monotonic(), self.id, self.bytes_in, self.bytes_out,
-                                   exc.strerror or str(exc)))
-        transport.abort()  # the kernel already dropped the connection: nothing is sent
-
-    def _unwatch_hangup(self) -> None:
-        hangups = getattr(self.owner, "hangups", None)
-        if hangups is not None:
-            hangups.unwatch(self)
-
-    async def drained(self) -> None:
-        """Wait until the send buffer is below the low-water mark.
-
-        Errors: `SessionClosedError` if the session ends while waiting.
-        """
-        if self.is_finished:
-            raise SessionClosedError(f"session {self.id} is {self.state}")
-        if not self._write_paused:
-            return
-        waiter = self.owner.loop.create_future()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(waiter)
-        await waiter
 
     # --- internals --------------------------------------------------------------
 
