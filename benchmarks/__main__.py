@@ -72,6 +72,30 @@ def _versions() -> list[str]:
     return out
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, total) CPU ticks of the whole machine so far, from /proc/stat; None elsewhere.
+
+    On a virtual machine the host may run others on "our" cores: that time is steal.
+    A run with much of it measures the neighbours as much as the servers, so the
+    report says how much there was."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    return fields[7], sum(fields[:8])
+
+
+def _stolen(since: tuple[int, int] | None) -> str:
+    now = _cpu_ticks()
+    if since is None or now is None or now[1] <= since[1]:
+        return ""
+    share = (now[0] - since[0]) / (now[1] - since[1])
+    return f"; CPU stolen by the host {share:.0%}"
+
+
 def _header(suite: Suite, parts: list[str]) -> None:
     try:
         rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
@@ -121,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     raise_nofile()
     started = time.monotonic()
+    run_ticks = _cpu_ticks()
     with tempfile.TemporaryDirectory(prefix="tcpbench-bench-") as tmp:
         suite = Suite(rounds, args.quick, Path(tmp), verbose=not args.quiet)
         suite.options = {"echo_mib": args.echo_mib, "wrk_seconds": args.wrk_seconds}
@@ -128,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             suite.emit(f"== {name} ==")
             part_started = time.monotonic()
+            part_ticks = _cpu_ticks()
             try:
                 parts[name](suite)
             except KeyboardInterrupt:
@@ -135,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except Exception:
                 suite.fail(f"{name}: the part crashed:\n{traceback.format_exc()}")
-            suite.say(f"  ({name} took {time.monotonic() - part_started:.0f} s)")
+            suite.emit(f"  ({name} took {time.monotonic() - part_started:.0f} s"
+                       f"{_stolen(part_ticks)})")
         suite.emit(f"finished in {time.monotonic() - started:.0f} s, load average "
-                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end{_stolen(run_ticks)}")
         if suite.failures:
             suite.emit(f"FAILURES ({len(suite.failures)}):")
             for failure in suite.failures:
