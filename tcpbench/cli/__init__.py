@@ -20,7 +20,32 @@ __all__ = ["PROG", "Parser", "UsageError", "build_parser", "main", "parse_port",
            "run_ui"]
 
 
-def build_parser() -> Parser:
+# The workbench's own options that take a value: `names_no_command` skips their values.
+UI_VALUE_OPTIONS = frozenset({"--listen", "--connect", "--scenario", "--record", "--loop"})
+
+
+def names_no_command(argv: Sequence[str]) -> bool:
+    """True when `argv` is the workbench's options alone: no command, no help asked for.
+
+    Then `main` parses it without the subcommands, whose modules (the services, h11,
+    TLS, probing: ~60 modules) the workbench does not need before its first frame. Anything
+    else (a positional, `--`, an abbreviated option) takes the full parser, which parses
+    every command line the light one does to the same result."""
+    expect_value = False
+    for token in argv:
+        if expect_value:
+            expect_value = False
+        elif token in ("-h", "--help", "--"):
+            return False
+        elif token.startswith("--"):
+            expect_value = "=" not in token and token in UI_VALUE_OPTIONS
+        elif not token.startswith("-") or token == "-":
+            return False
+    return True
+
+
+def build_parser(commands: bool = True) -> Parser:
+    """The command line's parser; `commands=False` leaves out the subcommands (and their imports)."""
     from tcpbench import __version__
 
     parser = Parser(
@@ -46,26 +71,30 @@ def build_parser() -> Parser:
                         help="(headless commands) the event loop: auto = uvloop when installed "
                              "(pip install 'tcpbench[fast]'), else asyncio; default from "
                              "TCPBENCH_LOOP, else auto")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     from tcpbench.cli import connect, scenarios, serve, web
 
-    serve.add_parser(commands)
-    connect.add_parser(commands)
-    scenarios.add_parser(commands)
-    web.add_parser(commands)
+    serve.add_parser(subcommands)
+    connect.add_parser(subcommands)
+    scenarios.add_parser(subcommands)
+    web.add_parser(subcommands)
     try:
         from tcpbench.cli import probe
     except ImportError:
         probe = None  # type: ignore[assignment]
     if probe is not None:
-        probe.add_parser(commands)
+        probe.add_parser(subcommands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands=not names_no_command(tokens))
+    args = parser.parse_args(tokens)
     from tcpbench.engine.runtime import LoopUnavailableError, choose_loop, raise_open_file_limit
 
     raise_open_file_limit()

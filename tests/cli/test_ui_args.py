@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tcpbench.cli import UsageError
+from tcpbench.cli import UsageError, build_parser, names_no_command
 from tcpbench.engine.registry import SERVICES
 from tcpbench.ui_spec import ConnectSpec, ListenSpec, parse_connect, parse_listen
 
@@ -81,3 +85,52 @@ def test_utc_flag_reaches_the_app(monkeypatch):
     assert main(["--utc", "--listen", "echo:0"]) == 0
     assert seen == {"listen": ["echo:0"], "connect": [], "utc": True, "scenario": None, "record": None}
     assert main([]) == 0 and seen["utc"] is False
+
+
+UI_TOKENS = ["--listen", "--connect", "--scenario", "--record", "--loop", "--utc", "--version",
+             "--listen=echo:0", "--lis", "echo:7000", "127.0.0.1:25", "serve", "probe", "-", "--",
+             "-h", "--help", "--bogus", "-x", "asyncio", "lesson.toml"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(UI_TOKENS), max_size=6))
+def test_the_light_parser_parses_every_ui_line_as_the_full_one_does(argv):
+    """`tcpbench` without a command skips the subcommand parsers; where it does, the result
+    (parsed options, or the one-line error and exit status) must be the full parser's."""
+    if not names_no_command(argv):
+        return
+
+    def outcome(parser):
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                return vars(parser.parse_args(argv)), ""
+        except SystemExit as exc:
+            return exc.code, err.getvalue()
+
+    assert outcome(build_parser(commands=False)) == outcome(build_parser())
+
+
+@pytest.mark.parametrize("argv, light", [
+    ([], True), (["--utc"], True), (["--listen", "echo:0", "--connect", "127.0.0.1:9"], True),
+    (["--listen", "serve"], True), (["--listen=echo:0", "--loop", "asyncio"], True),
+    (["serve", "echo"], False), (["--help"], False), (["-h"], False), (["--lis", "echo:0"], False),
+    (["--", "serve"], False), (["probe", "127.0.0.1"], False), (["typo"], False),
+])
+def test_which_command_lines_take_the_light_parser(argv, light):
+    assert names_no_command(argv) is light
+
+
+@pytest.mark.timeout(30)
+def test_the_workbench_path_imports_no_subcommand_module():
+    """What `tcpbench` (no command) imports before the app starts: no serve/connect/probe
+    parser modules and no services (they cost ~60 modules of start-up time)."""
+    code = ("import sys; from tcpbench.cli import build_parser, names_no_command; "
+            "assert names_no_command([]); build_parser(commands=False).parse_args([]); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('tcpbench.', 'h11')))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.split()
+    assert not [m for m in loaded if m.startswith(("tcpbench.cli.serve", "tcpbench.cli.connect",
+                                                   "tcpbench.cli.probe", "tcpbench.services.",
+                                                   "tcpbench.engine.registry", "h11"))], loaded
