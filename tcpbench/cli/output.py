@@ -6,8 +6,10 @@ Every byte a peer controls is escaped to printable ASCII before it is written
 The printer is on the hot path of `serve` (a line per chunk each way, a line per
 connection), so it is built for throughput: lines are collected and written with
 one `write` and one `flush` at most every `FLUSH_SECONDS`, the clock label is formatted
-once per second, the byte events take a dispatch shortcut, and their JSON is
-assembled without a generic `json.dumps` walk. Measured with py-spy on the chat
+once per second, and a byte event's line is formatted lazily: the event leaves its
+fields and at most `PREVIEW` bytes in the pending list and the flush formats the batch
+(its JSON assembled without a generic `json.dumps` walk), so the work between a read
+and the service's answer is one append. Measured with py-spy on the chat
 fan-out, per-line flushing and `strftime` were most of the printer's cost.
 """
 
@@ -82,17 +84,36 @@ class EventPrinter:
         self._label = _ClockLabel()
         self._previewed: bytes | None = None
         self._preview_text = ""
-        self._pending: list[str] = []
+        self._last_data: bytes | None = None
+        self._last_shown: bytes | None = None
+        self._pending: list[str | tuple] = []
+        """Lines to write: a str, or a byte event's fields, formatted only at `flush`."""
         self._flush_scheduled = False
         self.buffered = buffered
         """False writes each line at once (connect -v: its lines interleave with the peer's bytes)."""
 
     def __call__(self, event: ev.Event) -> None:
-        line = self.format(event)
-        if line is None:
-            return
+        kind = type(event)
+        entry: str | tuple | None
+        if (kind is ev.BytesReceived or kind is ev.BytesSent) and self.buffered and self.preview:
+            # The per-chunk path: keep the fields and at most `preview` bytes (never the
+            # chunk itself, which can be 256 KiB) and format them at flush time, out of the
+            # path between a read and the service's answer, all in one batch.
+            data = event.data  # type: ignore[attr-defined]
+            if data is self._last_data:
+                shown = self._last_shown  # echo and relay send the very object they received
+            else:
+                limit = self.preview
+                shown = (data if len(data) <= limit else data[:limit]) if self.show_data else None
+                self._last_data = data
+                self._last_shown = shown
+            entry = (kind, event.at, event.session, event.offset, len(data), shown)  # type: ignore[attr-defined]
+        else:
+            entry = self.format(event)
+            if entry is None:
+                return
         pending = self._pending
-        pending.append(line)
+        pending.append(entry)
         if len(pending) >= MAX_PENDING_LINES or not self.buffered:
             self.flush()
         elif not self._flush_scheduled:
@@ -109,9 +130,11 @@ class EventPrinter:
         pending = self._pending
         if not pending:
             return
-        pending.append("")
-        text = "\n".join(pending)
+        deferred = self._deferred_line
+        lines = [entry if entry.__class__ is str else deferred(*entry) for entry in pending]  # type: ignore[misc]
         pending.clear()
+        lines.append("")
+        text = "\n".join(lines)
         try:
             self.stream.write(text)
             self.stream.flush()
@@ -136,18 +159,32 @@ class EventPrinter:
 
     def _format_bytes(self, event: ev.BytesReceived | ev.BytesSent) -> str:
         data = event.data
+        shown = (data[:self.preview] if self.preview else data) if self.show_data else None
+        return self._deferred_line(type(event), event.at, event.session, event.offset, len(data),
+                                   shown)
+
+    def _deferred_line(self, kind: Any, at: float, session: int, offset: int, size: int,
+                       shown: bytes | None) -> str:
+        """A byte event's line from its fields; `shown` is the previewed prefix (None: no data)."""
         if self.json_lines:
             # Exactly what json.dumps(event.to_dict() + data) writes, without the generic walk.
-            at = round(event.at + self._mono_to_wall, 6)
-            line = (f'{{"event": "{event.kind}", "at": {at!r}, "session": {event.session}, '
-                    f'"offset": {event.offset}, "size": {len(data)}')
-            if self.show_data:
-                shown = data[:self.preview] if self.preview else data
+            wall = round(at + self._mono_to_wall, 6)
+            line = (f'{{"event": "{kind.kind}", "at": {wall!r}, "session": {session}, '
+                    f'"offset": {offset}, "size": {size}')
+            if shown is not None:
                 return f'{line}, "data": {encode_basestring_ascii(escape_bytes(shown))}}}'
             return line + "}"
-        arrow = "<" if type(event) is ev.BytesReceived else ">"
-        return (f"{self._label(event.at + self._mono_to_wall)} #{event.session} {arrow} "
-                f"{len(data)} bytes{self._preview(data)}")
+        arrow = "<" if kind is ev.BytesReceived else ">"
+        if shown is None:
+            preview = ""
+        elif shown is self._previewed:
+            preview = self._preview_text  # the same chunk both ways (echo): escaped once
+        else:
+            escaped = escape_bytes(shown)
+            preview = f' "{escaped}"...' if size > len(shown) else f' "{escaped}"'
+            self._previewed = shown
+            self._preview_text = preview
+        return f"{self._label(at + self._mono_to_wall)} #{session} {arrow} {size} bytes{preview}"
 
     def describe(self, event: ev.Event) -> str:
         if type(event) is ev.ServiceNoted:  # the most frequent after bytes (chat lines, access lines)

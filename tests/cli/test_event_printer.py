@@ -1,0 +1,90 @@
+"""The serve printer defers byte lines to its flush: the text must be exactly what formatting
+each event at once gives, in the same order, and no chunk may be held until then."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tcpbench.cli.output import PREVIEW, EventPrinter
+from tcpbench.engine import events as ev
+
+payloads = st.one_of(st.binary(max_size=3 * PREVIEW), st.sampled_from([b"", b"\x1b[31m[red]\\", b"a" * 5000]))
+
+
+@st.composite
+def event_runs(draw):
+    """Byte events (sometimes an echo: the sent event carries the very received object),
+    with notes and closes between them, on a few sessions."""
+    run: list[ev.Event] = []
+    at = 1000.0
+    offsets: dict[tuple[int, str], int] = {}
+    for _ in range(draw(st.integers(0, 30))):
+        at += draw(st.floats(0, 2.0))
+        session = draw(st.integers(1, 3))
+        what = draw(st.sampled_from(["in", "out", "echo", "note", "closed"]))
+        data = draw(payloads)
+        if what in ("in", "out", "echo"):
+            direction = "out" if what == "out" else "in"
+            offset = offsets.get((session, direction), 0)
+            kind = ev.BytesSent if what == "out" else ev.BytesReceived
+            run.append(kind(at, session, offset, data))
+            offsets[(session, direction)] = offset + len(data)
+            if what == "echo":
+                sent = offsets.get((session, "out"), 0)
+                run.append(ev.BytesSent(at, session, sent, data))
+                offsets[(session, "out")] = sent + len(data)
+        elif what == "note":
+            run.append(ev.ServiceNoted(at, session, 1, "chat", data.decode("latin-1")))
+        else:
+            run.append(ev.SessionClosed(at, session, "peer", 1, 2))
+    return run
+
+
+def _printer(stream: io.StringIO, *, buffered: bool, **options) -> EventPrinter:
+    return EventPrinter(stream=stream, buffered=buffered, wall_clock=lambda: 1_700_000_000.0, **options)
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=150, deadline=None)
+@given(run=event_runs(), json_lines=st.booleans(), show_data=st.booleans())
+def test_deferred_lines_are_the_eager_lines(run, json_lines, show_data):
+    eager, deferred = io.StringIO(), io.StringIO()
+    at_once = _printer(eager, buffered=False, json_lines=json_lines, show_data=show_data)
+    later = _printer(deferred, buffered=True, json_lines=json_lines, show_data=show_data)
+    later._mono_to_wall = at_once._mono_to_wall  # the same clock offset, so labels compare
+
+    async def feed() -> None:  # a running loop: the buffered printer defers to its flush
+        for event in run:
+            at_once(event)
+            later(event)
+        later.flush()
+
+    asyncio.run(feed())
+    assert deferred.getvalue() == eager.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_a_waiting_byte_line_does_not_hold_its_chunk():
+    stream = io.StringIO()
+    printer = _printer(stream, buffered=True)
+    chunk = bytes(256 * 1024)
+
+    async def feed() -> None:
+        before = sys.getrefcount(chunk)
+        printer(ev.BytesReceived(1.0, 1, 0, chunk))
+        printer(ev.BytesSent(1.0, 1, 0, chunk))
+        assert len(printer._pending) == 2  # both lines wait for the flush
+        printer._last_data = None  # the one-chunk identity memo aside, the lines keep no reference
+        assert sys.getrefcount(chunk) == before
+        printer.flush()
+
+    asyncio.run(feed())
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].endswith('"...') and " < 262144 bytes " in lines[0]
+    assert " > 262144 bytes " in lines[1]
