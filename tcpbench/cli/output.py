@@ -84,7 +84,7 @@ class EventPrinter:
         self._label = _ClockLabel()
         self._previewed: bytes | None = None
         self._preview_text = ""
-        self._last_data: bytes | None = None
+        self._last_size = -1
         self._last_shown: bytes | None = None
         self._pending: list[str | tuple] = []
         """Lines to write: a str, or a byte event's fields, formatted only at `flush`."""
@@ -100,14 +100,21 @@ class EventPrinter:
             # chunk itself, which can be 256 KiB) and format them at flush time, out of the
             # path between a read and the service's answer, all in one batch.
             data = event.data  # type: ignore[attr-defined]
-            if data is self._last_data:
-                shown = self._last_shown  # echo and relay send the very object they received
-            else:
+            size = len(data)
+            shown = None
+            if self.show_data:
                 limit = self.preview
-                shown = (data if len(data) <= limit else data[:limit]) if self.show_data else None
-                self._last_data = data
-                self._last_shown = shown
-            entry = (kind, event.at, event.session, event.offset, len(data), shown)  # type: ignore[attr-defined]
+                shown = data if size <= limit else data[:limit]
+                if size == self._last_size and shown == self._last_shown:
+                    # The same preview as the line before (echo, relay: the chunk received
+                    # is the chunk sent): share the object, so the flush escapes it once.
+                    # Compared by value, not identity: keeping a reference to the chunk
+                    # itself cost more (freeing it late) than comparing 64 bytes.
+                    shown = self._last_shown
+                else:
+                    self._last_size = size
+                    self._last_shown = shown
+            entry = (kind, event.at, event.session, event.offset, size, shown)  # type: ignore[attr-defined]
         else:
             entry = self.format(event)
             if entry is None:
