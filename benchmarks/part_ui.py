@@ -244,21 +244,21 @@ def run(suite: Suite) -> None:
                        "{:.0f}", higher_is_better=False)], measure=lambda server: {},
                          how="each a fresh app", unit="start")
             name = "tcpbench in tmux 120x40, polled with capture-pane"
-            starts = {name: (TCPBENCH,), REFERENCE_APP: (PYTHON, REFERENCE_SCRIPT)}
-            frame.servers = [ServerSpec(name, lambda p, t: []),
-                             ServerSpec(REFERENCE_APP, lambda p, t: [], reference=True)]
+            frame.servers = [ServerSpec(name, lambda p, t: [TCPBENCH]),
+                             ServerSpec(REFERENCE_APP, lambda p, t: [PYTHON, REFERENCE_SCRIPT],
+                                        reference=True)]
             frame.notes.append(f"the screen counts as drawn when it shows all of {', '.join(MARKERS)} "
                                "(header, byte log, footer); the tmux server was already running")
             frame.notes.append(f"{REFERENCE_APP}: benchmarks/ref_textual_app.py, the same four "
                                "things on screen and nothing else: Textual's own floor here")
             frame.notes.append(compile_bytecode())
             for i in range(samples):
-                order = list(starts) if i % 2 == 0 else list(starts)[::-1]
-                for who in order:
+                for spec in frame.servers if i % 2 == 0 else frame.servers[::-1]:
+                    who = spec.name
                     serial += 1
                     suite.say(f"  first frame {i + 1}/{samples}: {who}")
                     try:
-                        values = first_frame(tmux, serial, starts[who])
+                        values = first_frame(tmux, serial, tuple(spec.argv(0, tmux.workdir)))
                     except BenchFailure as exc:
                         frame.errors.setdefault(who, {})[i] = str(exc)
                         suite.fail(f"{frame.title}, {who}, start {i + 1}: {exc}")

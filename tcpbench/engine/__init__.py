@@ -5,7 +5,8 @@ whole TCP lifecycle as events (`tcpbench.engine.events`), and runs services.
 """
 
 from tcpbench.engine.errors import ConnectError, ListenError, TcpBenchError
-from tcpbench.engine.manager import Listener, SessionManager
+from tcpbench.engine.listener import Listener
+from tcpbench.engine.manager import SessionManager
 from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.session import Session
 

@@ -7,7 +7,8 @@ never imports Textual or Rich; the UI reads its state on a timer.
 asyncio's `Server.close()` leaves accepted connections open (before Python
 3.13), so the manager keeps its own registry of sessions and closes them itself.
 
-Each session knows the manager only as its `SessionOwner` (in `session.py`): the manager implements that protocol with public verbs
+Each session knows the manager only as its `SessionOwner` (defined beside
+`Session`): the manager implements that protocol with public verbs
 (`register`, `unregister`, `emit`, `note`, `report_bug`, `spawn_handler`), and
 sessions never touch its private state.
 """

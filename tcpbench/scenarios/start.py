@@ -18,7 +18,8 @@ from tcpbench.scenarios.model import PLACEHOLDER, Scenario
 from tcpbench.services.base import OptionError
 
 if TYPE_CHECKING:
-    from tcpbench.engine.manager import Listener, SessionManager
+    from tcpbench.engine.listener import Listener
+    from tcpbench.engine.manager import SessionManager
     from tcpbench.engine.session import Session
 
 SpecialPort = Union[RefusingPort, DroppingPort]

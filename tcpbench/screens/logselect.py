@@ -25,7 +25,7 @@ from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
-    from tcpbench.engine.manager import Listener
+    from tcpbench.engine.listener import Listener
 
 NAVIGATION_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "ctrl+home",
                              "ctrl+end", "enter"})

@@ -32,7 +32,8 @@ from tcpbench.widgets.sendbar import LineInput, SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
-    from tcpbench.engine.manager import Listener, SessionManager
+    from tcpbench.engine.listener import Listener
+    from tcpbench.engine.manager import SessionManager
     from tcpbench.engine.session import Session
 
 SYNC_HZ = 30

@@ -35,7 +35,8 @@ from tcpbench.widgets.columns import ColumnSpec, plan_columns, shorten_middle
 from tcpbench.widgets.throughput import Throughput, sparkline
 
 if TYPE_CHECKING:
-    from tcpbench.engine.manager import Listener, SessionManager
+    from tcpbench.engine.listener import Listener
+    from tcpbench.engine.manager import SessionManager
     from tcpbench.engine.session import Session
 
 AddressFormatter = Callable[[tuple[str, int]], str]

@@ -72,20 +72,22 @@ class Served:
     def stop(self) -> tuple[int, str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        if self._drainer is not None:
-            assert self.proc.stderr is not None
-            err = self.proc.stderr.read()
-            self.proc.wait(timeout=20)
-            self._drainer.join(20)
-            self._close_pipes()
-            return self.proc.returncode, "".join(self.seen), err.decode()
-        out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, "".join(self.seen) + out.decode(), err.decode()
+        out, err = self._collect()
+        return self.proc.returncode, "".join(self.seen) + out, err
 
-    def _close_pipes(self) -> None:
+    def _collect(self) -> tuple[str, str]:
+        """Wait for the ended process; its remaining stdout and its stderr, pipes closed."""
+        if self._drainer is None:
+            out, err = self.proc.communicate(timeout=20)
+            return out.decode(), err.decode()
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()  # the drainer owns stdout
+        self.proc.wait(timeout=20)
+        self._drainer.join(20)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
+        return "", err.decode()
 
     def __enter__(self) -> "Served":
         return self
@@ -93,12 +95,7 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            if self._drainer is not None:
-                self.proc.wait(timeout=20)
-                self._drainer.join(20)
-                self._close_pipes()
-            else:
-                self.proc.communicate(timeout=20)
+            self._collect()
 
 
 def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess[bytes]:

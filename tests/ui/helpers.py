@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from tcpbench.app import TcpBenchApp
-from tcpbench.engine.manager import Listener
+from tcpbench.engine.listener import Listener
 from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog
 from tcpbench.widgets.tables import ConnectionsTable
 
