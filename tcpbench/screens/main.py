@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 SYNC_HZ = 30
 TABLE_EVERY = 8
 """Tables and header redraw every 8th tick (~4 Hz): rates and ages need no more."""
+BURST_TABLE_EVERY = 3
+"""After an event they redraw at the next tick, but while events keep coming at most every
+3rd tick (~10 Hz): in a connection storm every redraw re-renders the whole connections
+table, and at 30 Hz those frames were a third of the app's time (py-spy: Compositor
+34%), enough to hold a live echo session's answer or a key past 100 ms."""
 RESET_NOTICE_SECONDS = 2.0
 WIDE = 180
 """At this width and more the two tables sit side by side: from here the connections
@@ -84,6 +89,8 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.target: tuple[str, int] | None = None
         """What the send bar talks to: ("session", id) or ("listener", id)."""
         self._tick = 0
+        self._tables_stale = False
+        self._tables_synced_at = -BURST_TABLE_EVERY
         self._unsubscribe: Any = None
         self._opened: list[int] = []
         self._resets: list[str] = []
@@ -143,8 +150,15 @@ class MainScreen(TeachingActions, LogSelectionScreen):
             self.events.append(event)
 
     def _on_tick(self) -> None:
-        self._tick += 1
-        self.sync(full=bool(self.events) or self._tick % TABLE_EVERY == 0)
+        tick = self._tick = self._tick + 1
+        if self.events:
+            self._tables_stale = True
+        full = tick % TABLE_EVERY == 0 or (self._tables_stale
+                                           and tick - self._tables_synced_at >= BURST_TABLE_EVERY)
+        if full:
+            self._tables_stale = False
+            self._tables_synced_at = tick
+        self.sync(full=full)
 
     def sync(self, full: bool = True) -> None:
         """Redraw from the engine: the log always; tables and header when `full`."""
