@@ -2,10 +2,15 @@
 
 A `Session` is an `asyncio.Protocol`. Protocol callbacks are the fastest path
 asyncio has (a bare Protocol echo runs ~3x a StreamReader/StreamWriter one);
-asyncio bounds every read to `READ_SIZE` (256 KiB) and hands over a fresh bytes
-object, which the byte store keeps without a copy. (A BufferedProtocol reading
-64 KiB into a shared buffer, the first design, measured ~0.6x a bare echo: a
-copy per chunk and four times the reads.)
+each read hands over a fresh bytes object, which the byte store keeps without a
+copy. (A BufferedProtocol reading 64 KiB into a shared buffer, the first design,
+measured ~0.6x a bare echo: a copy per chunk and four times the reads.)
+
+How much one read asks for adapts (`READ_SMALL` up to `READ_LARGE`, see
+`_adaptable_reader`). asyncio asks for 256 KiB every time, and CPython allocates
+the whole request before `recv` and shrinks it after; above glibc's 128 KiB mmap
+threshold that is an mmap, a page fault, an mremap and a munmap for every read,
+however few bytes arrived (~15 us against ~2 us for a 64 KiB request).
 
 The hot path (`data_received`) does O(1) work: count, keep for display, tell
 subscribers, hand to the service. No formatting, no task, no queue hop.
@@ -53,8 +58,15 @@ from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
                                     Service)
 
-READ_SIZE = 256 * 1024
-"""The most one read hands over: asyncio's own `max_size` for a plain Protocol."""
+READ_SMALL = 64 * 1024
+"""What a read asks for at first and after any short read: below glibc's mmap threshold
+(128 KiB), so a read of a few bytes costs one heap allocation, not four syscalls."""
+READ_LARGE = 1024 * 1024
+"""What a read may grow to while each one fills its buffer (a bulk sender): a quarter of
+the reads of asyncio's 256 KiB, and so a quarter of the per-chunk work."""
+READ_CONDUIT = 256 * 1024
+"""The most a read asks for in a session with a handler (exec, relay): asyncio's own size,
+which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
 
 
 @runtime_checkable
@@ -138,7 +150,8 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
-                 "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire")
+                 "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire", "_reader",
+                 "_read_ceiling")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -184,8 +197,15 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         """TLS sessions: (bytes in, bytes out) as TCP carried them, at the last sample (the
         kernel's counts; TLS closes the socket before `connection_lost`, so it is sampled
         when the close begins)."""
+        self._reader: Any = None
+        """The transport whose read size this session adapts (asyncio's socket transport's
+        `max_size`); None where there is none to adapt (uvloop, TLS)."""
+        self._read_ceiling = READ_LARGE
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
+            # A handler's queue pauses reading past its limit, but only after a read:
+            # one read of READ_LARGE would hold four times what that limit allows.
+            self._read_ceiling = READ_CONDUIT
 
     # --- state -------------------------------------------------------------
 
@@ -250,6 +270,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.local = _short_address(transport.get_extra_info("sockname"))
         self.peer = _short_address(transport.get_extra_info("peername"))
         self.state = OPEN
+        self._reader = _adaptable_reader(transport)
         self.opened_at = self.last_activity = time.monotonic()
         self.owner.register(self)
         self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
@@ -268,6 +289,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         and emit `TlsNegotiated`. The bytes from here on are the plaintext inside TLS."""
         if transport is not None:
             self.transport = transport
+            self._reader = None  # TLS reads through its own buffer now
         from tcpbench.engine.tls import negotiated
 
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
@@ -287,6 +309,14 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.last_activity = now
         self.dirty = True
         self.store.add_data(now, self.id, RECEIVED, offset, data)
+        reader = self._reader
+        if reader is not None:
+            limit = reader.max_size
+            if nbytes == limit:
+                if limit < self._read_ceiling:  # the peer keeps the socket full
+                    reader.max_size = min(limit * 4, self._read_ceiling)
+            elif nbytes < READ_SMALL and limit > READ_SMALL:
+                reader.max_size = READ_SMALL
         owner = self.owner
         owner.bytes_in += nbytes
         if owner.has_subscribers:
@@ -608,3 +638,20 @@ def _short_address(address: Any) -> tuple[str, int]:
     return ("", 0)
 
 
+
+
+def _adaptable_reader(transport: Any) -> Any:
+    """`transport` if its reads can be sized by this session, else None.
+
+    asyncio's plain socket transport reads `recv(self.max_size)`, an instance
+    attribute it never changes. uvloop reads into one preallocated buffer (no
+    allocation to avoid), and a TLS transport's reads go through the SSL protocol's
+    own buffer, so neither has anything to adapt.
+    """
+    if type(getattr(transport, "max_size", None)) is not int:
+        return None
+    try:
+        transport.max_size = READ_SMALL
+    except (AttributeError, TypeError):
+        return None
+    return transport

@@ -1,0 +1,90 @@
+"""A session's reads grow while a bulk peer keeps them full and shrink after a short one
+(real sockets; asyncio's socket transport only: uvloop reads into its own buffer)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import threading
+
+import pytest
+
+from tcpbench.engine import SessionManager, events as ev
+from tcpbench.engine.registry import build_service
+from tcpbench.engine.session import READ_LARGE, READ_SMALL
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.timeout(30)
+
+ASYNCIO_DEFAULT_READ = 256 * 1024
+BULK = 48 << 20
+
+
+def _send_in_thread(port: int, payload: bytes, done: threading.Event) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def push() -> None:
+        sock.sendall(payload)
+        done.set()
+
+    threading.Thread(target=push, daemon=True).start()
+    return sock
+
+
+def _reads_adapt() -> bool:
+    return not type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+
+
+async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(manager: SessionManager) -> None:
+    sizes: list[int] = []
+    digest = hashlib.sha256()
+
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.BytesReceived):
+            sizes.append(len(event.data))
+            digest.update(event.data)
+
+    manager.subscribe(on_event)
+    listener = await manager.start_listener(build_service("discard"))
+    payload = bytes(range(256)) * (BULK // 256)
+    done = threading.Event()
+    sock = _send_in_thread(listener.port, payload, done)
+    try:
+        await wait_until(lambda: sum(sizes) == BULK, 20, "all bytes received")
+        session = manager.sessions[next(iter(listener.sessions))]
+        assert digest.digest() == hashlib.sha256(payload).digest()
+        assert max(sizes) <= READ_LARGE
+        if not _reads_adapt():
+            assert session._reader is None
+            return
+        # The first read asks for little; a sender that keeps the socket full gets
+        # fewer, larger reads than asyncio's fixed 256 KiB would give.
+        assert sizes[0] <= READ_SMALL
+        assert max(sizes) > ASYNCIO_DEFAULT_READ, max(sizes)
+        assert len(sizes) < BULK // ASYNCIO_DEFAULT_READ, len(sizes)
+
+        # A short read brings the request back under the mmap threshold.
+        before = len(sizes)
+        sock.sendall(b"ping\r\n")
+        await wait_until(lambda: len(sizes) > before, 5, "the short read")
+        assert sizes[-1] == 6
+        assert session._reader.max_size == READ_SMALL
+    finally:
+        sock.close()
+
+
+async def test_a_conversation_of_small_reads_never_asks_for_more_than_read_small(
+        manager: SessionManager) -> None:
+    listener = await manager.start_listener(build_service("echo"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    try:
+        await wait_until(lambda: listener.sessions, 5, "session")
+        session = manager.sessions[next(iter(listener.sessions))]
+        for line in (b"EHLO a\r\n", b"x" * 4000 + b"\r\n", b"QUIT\r\n"):
+            writer.write(line)
+            assert await asyncio.wait_for(reader.readexactly(len(line)), 5) == line
+            if _reads_adapt():
+                assert session._reader.max_size == READ_SMALL
+    finally:
+        writer.close()
