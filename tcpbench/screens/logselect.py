@@ -30,21 +30,18 @@ if TYPE_CHECKING:
 NAVIGATION_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "ctrl+home",
                              "ctrl+end", "enter"})
 """Keys that move the connections table's cursor: pressing one there picks a connection."""
-PICK_TICKS = 3
-"""A cursor move within this many ticks of a key or click in the table is the person's pick."""
 
 
 class LogSelectionScreen(Screen[None]):
     """The selection half of `MainScreen`: which session or listener the byte log shows.
 
-    Needs of its subclass: `bench` (the app), `_tick`, `target`, `_update_target()`
+    Needs of its subclass: `bench` (the app), `target`, `_update_target()`
     and `show_all`.
     """
 
     bench: Any
     target: tuple[str, int] | None
     show_all: bool
-    _tick: int
     _update_target: Any
 
     def __init__(self) -> None:
@@ -54,7 +51,6 @@ class LogSelectionScreen(Screen[None]):
         self.log_view = "session"
         """`session` (the followed or picked connection) or `listener` (the selected one's view)."""
         self.selected_listener: int | None = None
-        self._pick_until = -1
         self._log_status: tuple[str, str] = ("", "")
 
     def _follow(self) -> None:
@@ -68,9 +64,12 @@ class LogSelectionScreen(Screen[None]):
             _Listed(rows), lambda: max((int(k.value) for k in rows if k.value), default=None))
         if session is None:
             return
-        if self._tick > self._pick_until and str(session) in rows and table.selected_key != session:
+        if (not table.person_moves_in_flight and str(session) in rows
+                and table.selected_key != session):
             # Rows added or dropped moved the cursor (or we follow a new one): put it back.
-            table.move_cursor(row=table.get_row_index(str(session)), scroll=True)
+            # Not while a key's or click's move is on its way: that move is the pick.
+            with table.moving_itself():
+                table.move_cursor(row=table.get_row_index(str(session)), scroll=True)
         self._show_session(session)
 
     def _update_log_status(self, log: ByteLogView) -> None:
@@ -114,7 +113,6 @@ class LogSelectionScreen(Screen[None]):
             self._pick(widget.selected_key)
 
     def _pick(self, session_id: int | None) -> None:
-        self._pick_until = self._tick + PICK_TICKS
         self.follower.choose(session_id)
         self.log_view = "session"
         if session_id is not None:
@@ -123,8 +121,12 @@ class LogSelectionScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#connections")
     def _session_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # Only a move the person made picks a row; the table's own moves (rows added or
-        # dropped, our following cursor) are put right by `_follow`.
-        if event.row_key.value is not None and self._tick <= self._pick_until:
+        # dropped, our following cursor) are put right by `_follow`. The table tells them
+        # apart as it posts them, so a screen busy for many ticks cannot mix them up.
+        table = event.data_table
+        if isinstance(table, ConnectionsTable) and table.highlighted_by_itself(event):
+            return
+        if event.row_key.value is not None:
             self.follower.choose(int(event.row_key.value))
             self._show_session(int(event.row_key.value))
 

@@ -23,9 +23,12 @@ each) and froze the app for 220 ms at a time; one pass per sync costs O(rows).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections import deque
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from textual import events
+from textual.message import Message
 from textual._two_way_dict import TwoWayDict
 from textual.content import Content
 from textual.widgets import DataTable
@@ -93,6 +96,10 @@ def state_text(session: Session) -> str:
     return state
 
 
+OWN_HIGHLIGHTS_KEPT = 64
+"""Program-made highlights remembered until their message arrives (a few per sync at most)."""
+
+
 class _SyncedTable(DataTable):
     """A DataTable whose rows mirror engine objects, updated cell by cell, columns fitted to its width."""
 
@@ -117,6 +124,44 @@ class _SyncedTable(DataTable):
         self._widest: dict[str, int] = {}
         self._fit_width = 0
         self._replan = False
+        self._moving_itself = 0
+        self._own_highlights: deque[Message] = deque(maxlen=OWN_HIGHLIGHTS_KEPT)
+        self.person_moves_in_flight = 0
+        """Highlights from the person's keys or clicks posted but not yet handled: the
+        screen leaves the cursor where the person put it until they arrive."""
+
+    def post_message(self, message: Message) -> bool:
+        if type(message) is DataTable.RowHighlighted:
+            if self._moving_itself:
+                self._own_highlights.append(message)
+            else:
+                self.person_moves_in_flight += 1
+        return super().post_message(message)
+
+    @contextmanager
+    def moving_itself(self) -> Iterator[None]:
+        """Cursor moves made inside are the program's (a sync adding or dropping rows, a
+        refit, a follow), not the person's: see `highlighted_by_itself`."""
+        self._moving_itself += 1
+        try:
+            yield
+        finally:
+            self._moving_itself -= 1
+
+    def highlighted_by_itself(self, message: DataTable.RowHighlighted) -> bool:
+        """Whether this RowHighlighted came from a move the program made (`moving_itself`).
+
+        Decided when the message is posted, so a screen busy for many ticks still tells
+        the person's key or click from the program's moves when the message arrives.
+        """
+        own = self._own_highlights
+        for index, kept in enumerate(own):
+            if kept is message:
+                del own[index]
+                return True
+        if self.person_moves_in_flight:
+            self.person_moves_in_flight -= 1
+        return False
 
     def on_mount(self) -> None:
         # Every column at its minimum until the first resize says how wide the table is.
@@ -147,6 +192,10 @@ class _SyncedTable(DataTable):
         self._apply(plan_columns(self.COLUMNS, self._available(), 2 * self.cell_padding, widest))
 
     def _apply(self, plan: list[tuple[str, int]]) -> None:
+        with self.moving_itself():
+            self._apply_plan(plan)
+
+    def _apply_plan(self, plan: list[tuple[str, int]]) -> None:
         current = list(self._widths.items())
         if current == plan:
             return
@@ -309,6 +358,11 @@ class ConnectionsTable(_SyncedTable):
         session that opened and ended between two syncs still gets its row.
         Costs O(live sessions + rows not yet final), never O(history).
         """
+        with self.moving_itself():
+            self._sync_rows(manager, address, now, opened)
+
+    def _sync_rows(self, manager: SessionManager, address: AddressFormatter, now: float,
+                   opened: list[int] | tuple[int, ...]) -> None:
         for session_id in opened:
             if session_id not in self._cells:
                 self._live[session_id] = None

@@ -183,3 +183,68 @@ async def test_timestamps_are_local_time_by_default_and_u_switches_to_utc(monkey
     finally:
         monkeypatch.delenv("TZ")
         time_module.tzset()
+
+
+async def test_a_pick_holds_when_the_screen_is_busy_before_the_move_arrives():
+    # A storm of connections can keep the screen busy for many ticks between a key and
+    # the cursor move it causes: the move must still count as the person's pick, and the
+    # syncs meanwhile must not put the cursor back on the followed connection.
+    from textual import events
+
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        _, writer_a, a = await connect(pilot, listener)
+        _, writer_b, b = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == b, what="following b")
+        main = app.screen
+        table = main.query_one(ConnectionsTable)
+        table.focus()
+        await pilot.pause()
+        # What pressing "up" does, with ten ticks before the screen sees the move.
+        main.on_key(events.Key("up", None))
+        table.action_cursor_up()
+        for _ in range(10):
+            main._on_tick()
+            assert table.selected_key == a, "a sync put the cursor back before the move arrived"
+        await until(pilot, lambda: shown(app) == a, what="a picked")
+        assert table.person_moves_in_flight == 0
+        for _ in range(10):
+            main.sync()
+            await pilot.pause()
+        assert shown(app) == a and table.selected_key == a
+        assert "picked" in main.query_one("#log-pane").border_subtitle
+        for writer in (writer_a, writer_b):
+            writer.close()
+            await writer.wait_closed()
+
+
+async def test_the_tables_own_cursor_moves_are_told_from_the_persons():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        _, writer_a, a = await connect(pilot, listener)
+        _, writer_b, b = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == b, what="following b")
+        table = app.screen.query_one(ConnectionsTable)
+        seen = []
+        real = table.post_message
+
+        def spy(message):
+            if type(message).__name__ == "RowHighlighted":
+                seen.append(message)
+            return real(message)
+
+        table.post_message = spy
+        with table.moving_itself():  # what a sync or the follower does
+            table.move_cursor(row=table.get_row_index(str(a)))
+        table.move_cursor(row=table.get_row_index(str(b)))  # what a key does
+        assert len(seen) == 2 and table.person_moves_in_flight == 1
+        await until(pilot, lambda: table.person_moves_in_flight == 0, what="the moves handled")
+        # The program's move to a picked nothing; the person's move to b did.
+        assert shown(app) == b
+        assert "picked" in app.screen.query_one("#log-pane").border_subtitle
+        assert not table.highlighted_by_itself(seen[0])  # each is told once, as it arrives
+        for writer in (writer_a, writer_b):
+            writer.close()
+            await writer.wait_closed()
