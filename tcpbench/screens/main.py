@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from tcpbench.engine import events as ev
 from tcpbench.screens.commands import COMMANDS
@@ -26,6 +26,7 @@ from tcpbench.screens.logselect import LogSelectionScreen
 from tcpbench.screens.teaching import TeachingActions
 from tcpbench.engine.conduit import SessionClosedError
 from tcpbench.widgets.bytelog import ByteLogView
+from tcpbench.widgets.footer import CompactFooter
 from tcpbench.widgets.header import TotalsHeader
 from tcpbench.widgets.notes_panel import NotesPanel
 from tcpbench.widgets.sendbar import LineInput, SendBar
@@ -119,7 +120,7 @@ class MainScreen(TeachingActions, LogSelectionScreen):
             log.set_reactive(ByteLogView.utc, bool(getattr(app, "utc", False)))
             yield log
         yield SendBar(id="sendbar")
-        yield Footer(compact=True)
+        yield CompactFooter()
 
     def on_mount(self) -> None:
         self.query_one("#listeners-pane").border_title = "Listeners"
