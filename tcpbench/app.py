@@ -158,18 +158,30 @@ def run_app(listen: list[str], connect: list[str], scenario: str | None = None,
             record: str | None = None, utc: bool = False) -> int:
     """Parse `--listen`/`--connect`/`--scenario`/`--record` (errors: `UsageError`, one line; a
     scenario file's names its line) and run the workbench."""
-    from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
-    from tcpbench.engine.registry import SERVICES
-    from tcpbench.scenarios import load_scenario
     from tcpbench.ui_spec import parse_connect, parse_listen
 
-    listen_specs = [parse_listen(text, SERVICES) for text in listen]
+    # Each module is imported only when its flag is given: the registry (every service,
+    # h11), scenarios (tomllib) and the recorder cost ~20 ms that a bare start would
+    # pay before its first frame.
+    listen_specs: list[ListenSpec] = []
+    if listen:
+        from tcpbench.engine.registry import SERVICES
+
+        listen_specs = [parse_listen(text, SERVICES) for text in listen]
     connect_specs = [parse_connect(text) for text in connect]
-    plan = load_scenario(scenario) if scenario else None
-    try:
-        recorder = Recorder(prepare_directory(record)) if record else None
-    except RecordError as exc:
-        raise UsageError(f"--record: {exc}") from None
+    plan = None
+    if scenario:
+        from tcpbench.scenarios import load_scenario
+
+        plan = load_scenario(scenario)
+    recorder = None
+    if record:
+        from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
+
+        try:
+            recorder = Recorder(prepare_directory(record))
+        except RecordError as exc:
+            raise UsageError(f"--record: {exc}") from None
     app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan, recorder=recorder,
                       utc=utc)
     app.run()

@@ -21,6 +21,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Input
 
 from tcpbench.engine import events as ev
+from tcpbench.screens.blink import apply_blink
 from tcpbench.screens.commands import COMMANDS
 from tcpbench.screens.logselect import LogSelectionScreen
 from tcpbench.screens.teaching import TeachingActions
@@ -127,8 +128,6 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.query_one("#connections-pane").border_title = "Connections"
         self.query_one("#log-pane").border_title = "Byte log"
         self.query_one("#search").display = False
-        from tcpbench.screens.dialogs import apply_blink
-
         apply_blink(self)
         self._unsubscribe = self.bench.manager.subscribe(self._on_engine_event)
         self._update_target()
