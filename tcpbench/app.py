@@ -28,7 +28,6 @@ from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.address import format_address
 from tcpbench.heap import TRIM_SECONDS, can_release, release_free_memory
-from tcpbench.ui_spec import ConnectSpec, ListenSpec
 from tcpbench.usage import UsageError
 
 if TYPE_CHECKING:
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from tcpbench.engine.recorder import Recorder
     from tcpbench.scenarios import Scenario
     from tcpbench.scenarios.start import ScenarioRun
+    from tcpbench.ui_spec import ConnectSpec, ListenSpec
 
 
 class TcpBenchApp(App[int]):
@@ -201,17 +201,20 @@ def run_app(listen: list[str], connect: list[str], scenario: str | None = None,
             record: str | None = None, utc: bool = False) -> int:
     """Parse `--listen`/`--connect`/`--scenario`/`--record` (errors: `UsageError`, one line; a
     scenario file's names its line) and run the workbench."""
-    from tcpbench.ui_spec import parse_connect, parse_listen
-
     # Each module is imported only when its flag is given: the registry (every service,
-    # h11), scenarios (tomllib) and the recorder cost ~20 ms that a bare start would
-    # pay before its first frame.
+    # h11), scenarios (tomllib), the recorder and the flag parsers cost ~20 ms that a
+    # bare start would pay before its first frame.
     listen_specs: list[ListenSpec] = []
     if listen:
         from tcpbench.engine.registry import SERVICES
+        from tcpbench.ui_spec import parse_listen
 
         listen_specs = [parse_listen(text, SERVICES) for text in listen]
-    connect_specs = [parse_connect(text) for text in connect]
+    connect_specs: list[ConnectSpec] = []
+    if connect:
+        from tcpbench.ui_spec import parse_connect
+
+        connect_specs = [parse_connect(text) for text in connect]
     plan = None
     if scenario:
         from tcpbench.scenarios import load_scenario
