@@ -9,6 +9,9 @@ The first frame comes before the engine: the app makes its manager only after
 that frame is painted, so until it hands it over (`attach_engine`) the screen
 reads `NO_ENGINE_YET`, an empty stand-in that draws the same empty tables and
 zero totals. Nothing here imports the engine's modules at the top for that reason.
+And the screen does not render while Textual's start-up batch holds: Textual would
+render it whole and drop the frame (`_compositor_refresh` below, a private hook of
+the pinned Textual 8.2.8; tests/ui/test_first_frame.py fails if it stops working).
 
 What the byte log shows and how the person picks it lives in the base class,
 `screens.logselect.LogSelectionScreen`.
@@ -120,6 +123,7 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.engine: SessionManager | NoEngineYet = NO_ENGINE_YET
         """What the tables, header and log read: the app's manager once it is handed over."""
         self._byte_events: tuple[type, ...] = ()
+        self._painted = False
         self._opened: list[int] = []
         self._resets: list[str] = []
         self._last_reset_notice = -RESET_NOTICE_SECONDS
@@ -173,6 +177,19 @@ class MainScreen(TeachingActions, LogSelectionScreen):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def _compositor_refresh(self) -> None:
+        # The app pushes this screen from on_mount, inside the batch Textual (8.2.8,
+        # pinned) holds over start-up. The screen's first layout rendered the whole screen
+        # there (~9 ms) and App._display dropped it, clearing the dirty regions with it,
+        # so the first frame written was partial (no listeners pane, no byte log) and
+        # the whole one came a refresh later. Not rendering while the batch holds leaves
+        # everything dirty: the first frame written is the whole screen. Only until then.
+        if not self._painted:
+            if self.app._batch_count and self.is_current:
+                return
+            self._painted = True
+        super()._compositor_refresh()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "wide")
