@@ -1,8 +1,14 @@
 """The interactive workbench: `TcpBenchApp` and `run_app` (called by `tcpbench` with no command).
 
-The app owns one `SessionManager`, made on mount (it needs the running loop)
-and closed on unmount, so every socket is closed on every way out. Screens
-read the engine's state on a timer; see `tcpbench.screens.main`.
+The app owns one `SessionManager`, closed on unmount, so every socket is closed
+on every way out. Screens read the engine's state on a timer; see
+`tcpbench.screens.main`.
+
+The manager is made right after the first frame is painted (or sooner, at the
+first read of `app.manager`): importing the engine costs ~20 ms, and a bare
+start has nothing for it to show yet. The main screen draws its first frame
+from an empty stand-in and is handed the manager, through `when_engine_ready`,
+the moment it exists; `--listen`, `--connect` and `--scenario` open then.
 
 For tests and screenshots the clock and the address formatter are injectable:
 `TcpBenchApp(clock=lambda: 0.0, address_formatter=lambda a: f"{a[0]}:<port>")`.
@@ -10,6 +16,8 @@ For tests and screenshots the clock and the address formatter are injectable:
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 import time
 from pathlib import Path
@@ -19,9 +27,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from tcpbench.engine.events import format_address
+from tcpbench.engine.address import format_address
 from tcpbench.heap import TRIM_SECONDS, can_release, release_free_memory
-from tcpbench.ui_spec import ConnectSpec, ListenSpec
 from tcpbench.usage import UsageError
 
 if TYPE_CHECKING:
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
     from tcpbench.engine.recorder import Recorder
     from tcpbench.scenarios import Scenario
     from tcpbench.scenarios.start import ScenarioRun
+    from tcpbench.ui_spec import ConnectSpec, ListenSpec
 
 
 class TcpBenchApp(App[int]):
@@ -63,26 +71,62 @@ class TcpBenchApp(App[int]):
         self.utc = utc
         """Byte log timestamps start in UTC (else local time, as `serve` prints); `u` toggles."""
         self.connect_timeout = connect_timeout
-        self.manager: SessionManager = None  # type: ignore[assignment]  # made in on_mount
+        self._manager: SessionManager | None = None
+        self._engine_waiters: list[Callable[[SessionManager], object]] = []
+
+    @property
+    def manager(self) -> SessionManager:
+        """The engine: every listener, session and task. Made after the first frame, or
+        here at the first read if that comes sooner (a key pressed at once, a test).
+        None before the app runs: the manager lives on the app's running loop."""
+        manager = self._manager
+        if manager is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return None  # type: ignore[return-value]
+            manager = self._start_engine()
+        return manager
+
+    def when_engine_ready(self, callback: Callable[[SessionManager], object]) -> None:
+        """Call `callback(manager)` once the manager exists: now, or the moment it is made.
+
+        Synchronous, within the making: a subscriber added there misses no event."""
+        if self._manager is not None:
+            callback(self._manager)
+        else:
+            self._engine_waiters.append(callback)
+
+    def _start_engine(self) -> SessionManager:
+        from tcpbench.engine.manager import SessionManager
+
+        manager = self._manager = SessionManager()
+        if self.recorder is not None:
+            manager.subscribe(self.recorder)
+        waiters, self._engine_waiters = self._engine_waiters, []
+        for callback in waiters:
+            callback(manager)
+        return manager
 
     async def on_mount(self) -> None:
-        from tcpbench.engine.manager import SessionManager
         from tcpbench.screens.main import MainScreen
 
-        self.manager = SessionManager()
-        if self.recorder is not None:
-            self.manager.subscribe(self.recorder)
         await self.push_screen(MainScreen())
         if can_release():
             # A workbench runs for hours: without this its heap keeps every high-water mark.
             self.set_interval(TRIM_SECONDS, release_free_memory, name="heap trim")
+        # After the screen's next refresh, i.e. once the first frame is written.
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self.manager  # noqa: B018  (makes the engine, unless something already asked for it)
         if self.initial_listen or self.initial_connect or self.scenario is not None:
             self.run_worker(self._open_initial(), name="start-up listeners", group="startup",
                             exit_on_error=False)
 
     async def on_unmount(self) -> None:
-        if self.manager is not None:
-            await self.manager.aclose()
+        if self._manager is not None:
+            await self._manager.aclose()
         if self.scenario_run is not None:
             self.scenario_run.close()
         if self.recorder is not None:
@@ -158,18 +202,39 @@ def run_app(listen: list[str], connect: list[str], scenario: str | None = None,
             record: str | None = None, utc: bool = False) -> int:
     """Parse `--listen`/`--connect`/`--scenario`/`--record` (errors: `UsageError`, one line; a
     scenario file's names its line) and run the workbench."""
-    from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
-    from tcpbench.engine.registry import SERVICES
-    from tcpbench.scenarios import load_scenario
-    from tcpbench.ui_spec import parse_connect, parse_listen
+    # Each module is imported only when its flag is given: the registry (every service,
+    # h11), scenarios (tomllib), the recorder and the flag parsers cost ~20 ms that a
+    # bare start would pay before its first frame.
+    listen_specs: list[ListenSpec] = []
+    if listen:
+        from tcpbench.engine.registry import SERVICES
+        from tcpbench.ui_spec import parse_listen
 
-    listen_specs = [parse_listen(text, SERVICES) for text in listen]
-    connect_specs = [parse_connect(text) for text in connect]
-    plan = load_scenario(scenario) if scenario else None
-    try:
-        recorder = Recorder(prepare_directory(record)) if record else None
-    except RecordError as exc:
-        raise UsageError(f"--record: {exc}") from None
+        listen_specs = [parse_listen(text, SERVICES) for text in listen]
+    connect_specs: list[ConnectSpec] = []
+    if connect:
+        from tcpbench.ui_spec import parse_connect
+
+        connect_specs = [parse_connect(text) for text in connect]
+    plan = None
+    if scenario:
+        from tcpbench.scenarios import load_scenario
+
+        plan = load_scenario(scenario)
+    recorder = None
+    if record:
+        from tcpbench.engine.recorder import Recorder, RecordError, prepare_directory
+
+        try:
+            recorder = Recorder(prepare_directory(record))
+        except RecordError as exc:
+            raise UsageError(f"--record: {exc}") from None
+    # What the imports made (Textual, Rich, asyncio, our modules: ~35k tracked objects)
+    # lives as long as the process. Left in the collector's generations, it drew the
+    # collector into a full collection during start-up (13-14 ms before the first frame,
+    # timed with gc.callbacks) and makes every later full collection scan it again.
+    # Frozen, the collector only looks at what the app makes from here on.
+    gc.freeze()
     app = TcpBenchApp(listen=listen_specs, connect=connect_specs, scenario=plan, recorder=recorder,
                       utc=utc)
     app.run()

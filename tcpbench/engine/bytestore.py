@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from itertools import islice
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from tcpbench.engine.events import Event
+if TYPE_CHECKING:
+    # Annotations only: the byte log imports this module before the first frame,
+    # without the event classes.
+    from tcpbench.engine.events import Event
 
 RECEIVED = "rx"
 SENT = "tx"

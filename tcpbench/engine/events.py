@@ -16,17 +16,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-Address = tuple[str, int]
-
-
-def format_address(address: Address | None) -> str:
-    """`host:port`, with IPv6 hosts in brackets; `-` when unknown."""
-    if not address:
-        return "-"
-    host, port = address[0], address[1]
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
+# Defined apart so the UI can format addresses before it imports the engine; still
+# `events.format_address` and `events.Address` for everyone else.
+from tcpbench.engine.address import Address, format_address
 
 
 @dataclass(frozen=True, slots=True)

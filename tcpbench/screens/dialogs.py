@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from tcpbench.engine.errors import ConnectError, ListenError
+from tcpbench.screens.blink import apply_blink
 from tcpbench.engine.registry import SERVICES, UnknownServiceError, build_service
 from tcpbench.screens.limits import collect_limits, limits_fields
 from tcpbench.engine.tls import client_tls, server_tls, service_alpn
@@ -100,13 +101,6 @@ def _initial_text(option: Option) -> str:
     if option.type is tuple:
         return shlex.join(str(item) for item in default)
     return str(default)
-
-
-def apply_blink(screen: Any) -> None:
-    """Tests turn the cursor blink off (`TcpBenchApp(cursor_blink=False)`) for stable snapshots."""
-    blink = getattr(screen.app, "cursor_blink", True)
-    for widget in screen.query(Input):
-        widget.cursor_blink = blink
 
 
 class NewListenerDialog(ModalScreen["Listener | None"]):

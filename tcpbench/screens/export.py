@@ -54,7 +54,7 @@ class ExportDialog(ModalScreen["str | None"]):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        from tcpbench.screens.dialogs import apply_blink
+        from tcpbench.screens.blink import apply_blink
 
         apply_blink(self)
         self.query_one("#export-dir", Input).focus()

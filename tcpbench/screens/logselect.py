@@ -19,7 +19,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 
 from tcpbench.screens.follow import Follower
-from tcpbench.services.base import Service
 from tcpbench.widgets import tables
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
@@ -35,11 +34,12 @@ NAVIGATION_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", 
 class LogSelectionScreen(Screen[None]):
     """The selection half of `MainScreen`: which session or listener the byte log shows.
 
-    Needs of its subclass: `bench` (the app), `target`, `_update_target()`
-    and `show_all`.
+    Needs of its subclass: `bench` (the app), `engine` (what to read: the manager,
+    or a stand-in until it exists), `target`, `_update_target()` and `show_all`.
     """
 
     bench: Any
+    engine: Any
     target: tuple[str, int] | None
     show_all: bool
     _update_target: Any
@@ -57,7 +57,7 @@ class LogSelectionScreen(Screen[None]):
         # After each table sync: which connection the log shows, and the cursor on it.
         table = self.query_one(ConnectionsTable)
         rows = table.rows
-        live = self.bench.manager.sessions
+        live = self.engine.sessions
         newest = max(live, default=None)
         session = self.follower.update(
             [newest] if newest is not None and str(newest) in rows else [],
@@ -205,4 +205,6 @@ class _Listed:
 
 def takes_operator_input(listener: Listener) -> bool:
     """Does this listener's service do something with what the operator types (raw, chat)?"""
+    from tcpbench.services.base import Service  # not before the first frame: no listener then
+
     return type(listener.service).operator_input is not Service.operator_input

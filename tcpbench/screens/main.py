@@ -5,6 +5,14 @@ tables and the header every few ticks. Engine events are collected by a cheap
 subscriber into a list and handled on the timer too, so a burst of traffic
 never turns into a burst of messages.
 
+The first frame comes before the engine: the app makes its manager only after
+that frame is painted, so until it hands it over (`attach_engine`) the screen
+reads `NO_ENGINE_YET`, an empty stand-in that draws the same empty tables and
+zero totals. Nothing here imports the engine's modules at the top for that reason.
+And the screen does not render while Textual's start-up batch holds: Textual would
+render it whole and drop the frame (`_compositor_refresh` below, a private hook of
+the pinned Textual 8.2.8; tests/ui/test_first_frame.py fails if it stops working).
+
 What the byte log shows and how the person picks it lives in the base class,
 `screens.logselect.LogSelectionScreen`.
 """
@@ -12,6 +20,7 @@ What the byte log shows and how the person picks it lives in the base class,
 from __future__ import annotations
 
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from textual import on
@@ -20,11 +29,10 @@ from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Input
 
-from tcpbench.engine import events as ev
+from tcpbench.screens.blink import apply_blink
 from tcpbench.screens.commands import COMMANDS
 from tcpbench.screens.logselect import LogSelectionScreen
 from tcpbench.screens.teaching import TeachingActions
-from tcpbench.engine.conduit import SessionClosedError
 from tcpbench.widgets.bytelog import ByteLogView
 from tcpbench.widgets.footer import CompactFooter
 from tcpbench.widgets.header import TotalsHeader
@@ -33,6 +41,7 @@ from tcpbench.widgets.sendbar import LineInput, SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
+    from tcpbench.engine import events as ev
     from tcpbench.engine.listener import Listener
     from tcpbench.engine.manager import SessionManager
     from tcpbench.engine.session import Session
@@ -52,6 +61,20 @@ table (3/5 of the width) still shows every column up to `local`; below it each t
 gets the whole width, which at 160 columns shows every column of both."""
 
 
+class NoEngineYet:
+    """What the screen reads before the app has made its engine: nothing listens,
+    nothing is connected, nothing counted. Only what the first sync reads."""
+
+    listeners: Any = MappingProxyType({})
+    sessions: Any = MappingProxyType({})
+    history: Any = MappingProxyType({})
+    bytes_in = 0
+    bytes_out = 0
+
+
+NO_ENGINE_YET = NoEngineYet()
+
+
 @runtime_checkable
 class Workbench(Protocol):
     """What the main screen needs of the app that shows it (`TcpBenchApp` provides it).
@@ -61,7 +84,7 @@ class Workbench(Protocol):
     """
 
     manager: SessionManager
-    """The engine: every listener and session the screen shows."""
+    """The engine: every listener and session the screen shows (made at first read)."""
     clock: Callable[[], float]
     """Wall-clock seconds for timestamps and ages."""
     address_formatter: Callable[[tuple[str, int]], str]
@@ -71,6 +94,10 @@ class Workbench(Protocol):
 
     def open_probe(self, host: str = "127.0.0.1", ports: str = "") -> None:
         """Show the port probe, prefilled with HOST and PORTS."""
+        ...
+
+    def when_engine_ready(self, callback: Callable[[SessionManager], object]) -> None:
+        """Call `callback(manager)` once the engine exists (at once if it does)."""
         ...
 
 
@@ -93,6 +120,10 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self._tables_stale = False
         self._tables_synced_at = -BURST_TABLE_EVERY
         self._unsubscribe: Any = None
+        self.engine: SessionManager | NoEngineYet = NO_ENGINE_YET
+        """What the tables, header and log read: the app's manager once it is handed over."""
+        self._byte_events: tuple[type, ...] = ()
+        self._painted = False
         self._opened: list[int] = []
         self._resets: list[str] = []
         self._last_reset_notice = -RESET_NOTICE_SECONDS
@@ -116,7 +147,7 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         with Vertical(id="log-pane", classes="pane"):
             yield LineInput(placeholder="search the log (Enter: next, Ctrl+R: previous, Esc: close)",
                         id="search")
-            log = ByteLogView(app.manager, clock=app.clock, id="log")
+            log = ByteLogView(self.engine, clock=app.clock, id="log")
             log.set_reactive(ByteLogView.utc, bool(getattr(app, "utc", False)))
             yield log
         yield SendBar(id="sendbar")
@@ -127,18 +158,38 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.query_one("#connections-pane").border_title = "Connections"
         self.query_one("#log-pane").border_title = "Byte log"
         self.query_one("#search").display = False
-        from tcpbench.screens.dialogs import apply_blink
-
         apply_blink(self)
-        self._unsubscribe = self.bench.manager.subscribe(self._on_engine_event)
         self._update_target()
         self.sync(full=True)
         self._sync_timer = self.set_interval(1 / SYNC_HZ, self._on_tick, name="sync")
         self.query_one("#connections").focus()
+        self.bench.when_engine_ready(self.attach_engine)
+
+    def attach_engine(self, manager: SessionManager) -> None:
+        """Read and follow `manager` from now on (called as the app makes it)."""
+        from tcpbench.engine import events
+
+        self._byte_events = (events.BytesReceived, events.BytesSent)
+        self.engine = manager
+        self.query_one(ByteLogView).use_manager(manager)
+        self._unsubscribe = manager.subscribe(self._on_engine_event)
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def _compositor_refresh(self) -> None:
+        # The app pushes this screen from on_mount, inside the batch Textual (8.2.8,
+        # pinned) holds over start-up. The screen's first layout rendered the whole screen
+        # there (~9 ms) and App._display dropped it, clearing the dirty regions with it,
+        # so the first frame written was partial (no listeners pane, no byte log) and
+        # the whole one came a refresh later. Not rendering while the batch holds leaves
+        # everything dirty: the first frame written is the whole screen. Only until then.
+        if not self._painted:
+            if self.app._batch_count and self.is_current:
+                return
+            self._painted = True
+        super()._compositor_refresh()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "wide")
@@ -147,7 +198,7 @@ class MainScreen(TeachingActions, LogSelectionScreen):
 
     def _on_engine_event(self, event: ev.Event) -> None:
         # Called inside engine callbacks: only keep the rare facts, and in O(1).
-        if not isinstance(event, (ev.BytesReceived, ev.BytesSent)):
+        if not isinstance(event, self._byte_events):
             self.events.append(event)
 
     def _on_tick(self) -> None:
@@ -164,6 +215,7 @@ class MainScreen(TeachingActions, LogSelectionScreen):
     def sync(self, full: bool = True) -> None:
         """Redraw from the engine: the log always; tables and header when `full`."""
         app = self.bench
+        engine = self.engine
         if self.events:
             events, self.events = self.events, []
             self._handle_events(events)
@@ -172,15 +224,18 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         log = self.query_one(ByteLogView)
         log.sync()
         if full:
-            self.query_one(ListenersTable).sync(app.manager, app.address_formatter)
+            self.query_one(ListenersTable).sync(engine, app.address_formatter)  # type: ignore[arg-type]
             opened, self._opened = self._opened, []
-            self.query_one(ConnectionsTable).sync(app.manager, app.address_formatter, app.clock(), opened)
-            self.query_one(TotalsHeader).sync(app.manager, app.clock())
+            self.query_one(ConnectionsTable).sync(engine, app.address_formatter, app.clock(),  # type: ignore[arg-type]
+                                                  opened)
+            self.query_one(TotalsHeader).sync(engine, app.clock())  # type: ignore[arg-type]
             self._follow()
             self._update_target()
         self._update_log_status(log)
 
     def _handle_events(self, events: list[ev.Event]) -> None:
+        from tcpbench.engine import events as ev  # loaded by now: these came from the engine
+
         app = self.bench
         for event in events:
             if isinstance(event, ev.SessionOpened):
@@ -253,6 +308,8 @@ class MainScreen(TeachingActions, LogSelectionScreen):
 
     @on(SendBar.Submitted)
     def _send(self, event: SendBar.Submitted) -> None:
+        from tcpbench.engine.conduit import SessionClosedError
+
         app = self.bench
         if self.target is None:
             self.app.notify("Select a connection (or a raw/chat listener) to send to.",

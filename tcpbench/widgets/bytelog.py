@@ -24,7 +24,7 @@ shown here): 480-650 MiB/s, key latency p50 < 2 ms, RSS growth ~30 MB.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -36,11 +36,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tcpbench.engine.bytestore import EVENT
-from tcpbench.engine.manager import SessionManager
 from tcpbench.widgets import bytelog_index
 from tcpbench.widgets.bytelog_format import (GAP, HEX, TEXT, Row, fit_hex_width, hex_row_length,
                                               prefix_width, row_body, row_parts)
 from tcpbench.widgets.bytelog_index import RowIndex
+
+if TYPE_CHECKING:
+    from tcpbench.engine.manager import SessionManager
 
 
 class ByteLogView(ScrollView, can_focus=True):
@@ -102,7 +104,6 @@ class ByteLogView(ScrollView, can_focus=True):
     def __init__(self, manager: SessionManager, *, clock: Callable[[], float] = time.time,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._manager = manager
         # Records carry monotonic times; the clock maps them to wall time once, here,
         # so a test's fixed clock gives fixed timestamps.
         self._wall_offset = clock() - time.monotonic()
@@ -146,6 +147,11 @@ class ByteLogView(ScrollView, can_focus=True):
         return "".join(text for text, _ in self._parts(row))
 
     # --- public API --------------------------------------------------------------------
+
+    def use_manager(self, manager: SessionManager | Any) -> None:
+        """Read from `manager` from now on: the workbench draws its first frame from an
+        empty stand-in and hands over its engine once it exists."""
+        self._index.use_manager(manager)
 
     def sync(self) -> None:
         """Pull new records from the engine's stores and show them.

@@ -23,7 +23,6 @@ import time
 from typing import Any
 
 from tcpbench.engine.bytestore import EVENT, Record
-from tcpbench.engine.events import ServiceNoted
 from tcpbench.safetext import escape_bytes, escape_text, hexdump_row
 
 MAX_LINE = 4096
@@ -158,6 +157,10 @@ def row_body(row: Row, mode: str, hex_width: int = HEX_WIDTH) -> str:
 
 def event_text(event: Any) -> str:
     """One line for an event: its kind and what it means in TCP terms."""
+    # Here, not at the top: the byte log is imported before the first frame and the
+    # event classes are not; an event to format means the engine is loaded anyway.
+    from tcpbench.engine.events import ServiceNoted
+
     if isinstance(event, ServiceNoted):
         # Service notes can carry peer-controlled text (a chat nick, an HTTP path).
         return f"-- {escape_text(event.topic)}: {escape_text(event.text)}"

@@ -68,6 +68,10 @@ class RowIndex:
         """Bytes per hex row; the view sets it to fit its width (and re-indexes)."""
         self.reset()
 
+    def use_manager(self, manager: Any) -> None:
+        """Pull from `manager` from now on (the cursors stay: they are per store)."""
+        self._manager = manager
+
     def reset(self) -> None:
         self.rows: list[Row] = []
         self.start = 0
