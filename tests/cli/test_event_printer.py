@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcpbench.cli.output import PREVIEW, EventPrinter
+from tcpbench.cli.output import PREVIEW, SLICE_LINES, EventPrinter
 from tcpbench.engine import events as ev
 
 payloads = st.one_of(st.binary(max_size=3 * PREVIEW), st.sampled_from([b"", b"\x1b[31m[red]\\", b"a" * 64, b"a" * 100, b"a" * 5000]))
@@ -87,3 +87,40 @@ def test_a_waiting_byte_line_does_not_hold_its_chunk():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].endswith('"...') and " < 262144 bytes " in lines[0]
     assert " > 262144 bytes " in lines[1]
+
+
+@pytest.mark.timeout(30)
+def test_a_fast_stream_is_written_in_slices_at_the_next_turn():
+    """Past SLICE_LINES waiting lines the flush comes at the loop's next turn, not at the
+    FLUSH_SECONDS mark: one flush of 20 ms of a busy server's lines held every connection."""
+    stream = io.StringIO()
+    printer = _printer(stream, buffered=True)
+
+    async def feed() -> tuple[int, int, int]:
+        for i in range(SLICE_LINES - 1):
+            printer(ev.BytesReceived(1.0, 1, i, b"x"))
+        await asyncio.sleep(0)
+        before_slice = stream.getvalue().count("\n")  # few lines wait for the 20 ms mark
+        printer(ev.ServiceNoted(1.0, 1, 1, "chat", "<alice> the slice's last line"))
+        at_once = stream.getvalue().count("\n")  # not in the middle of the callback
+        await asyncio.sleep(0)
+        return before_slice, at_once, stream.getvalue().count("\n")
+
+    before_slice, at_once, next_turn = asyncio.run(feed())
+    assert (before_slice, at_once, next_turn) == (0, 0, SLICE_LINES)
+    assert stream.getvalue().splitlines()[-1].endswith("#1 chat: <alice> the slice's last line")
+
+
+@pytest.mark.timeout(30)
+def test_a_note_is_formatted_at_the_flush_not_when_it_comes():
+    stream = io.StringIO()
+    printer = _printer(stream, buffered=True)
+    note = ev.ServiceNoted(1.0, 1, 1, "chat", "<bob> \x1b]52;c;AAAA\x07 hi")
+
+    async def feed() -> None:
+        printer(note)
+        assert printer._pending == [note]  # waiting as it came, not yet a line
+        printer.flush()
+
+    asyncio.run(feed())
+    assert stream.getvalue().endswith("#1 chat: <bob> \\e]52;c;AAAA\\x07 hi\n")
