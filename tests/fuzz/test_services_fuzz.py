@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tcpbench.engine.registry import build_service
-from tcpbench.services.base import Close, Note, OptionError, Send
+from tcpbench.services.base import Close, OptionError, Send
 from tcpbench.services.chat import ChatService
 from tcpbench.services.echo import EchoService
 from tcpbench.services.fuzz import head_complete

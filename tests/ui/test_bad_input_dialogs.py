@@ -12,7 +12,7 @@ import socket
 import pytest
 from textual.widgets import Input, Static
 
-from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog
+from tcpbench.screens.dialogs import ConnectDialog
 from tcpbench.screens.main import MainScreen
 from tcpbench.screens.probe import ProbeScreen
 from tests.netutil import closed_port
