@@ -61,9 +61,11 @@ from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resum
 READ_SMALL = 64 * 1024
 """What a read asks for at first and after any short read: below glibc's mmap threshold
 (128 KiB), so a read of a few bytes costs one heap allocation, not four syscalls."""
-READ_LARGE = 1024 * 1024
-"""What a read may grow to while each one fills its buffer (a bulk sender): a quarter of
-the reads of asyncio's 256 KiB, and so a quarter of the per-chunk work."""
+READ_LARGE = 512 * 1024
+"""What a read may grow to while each one fills its buffer (a bulk sender): half the reads
+of asyncio's 256 KiB, and so half the per-chunk work. Not 1 MiB: with 8 bulk connections
+1 MiB reads ran at 0.93x a bare asyncio echo against 1.04x for 512 KiB (5 alternating
+rounds, 256 MiB each; 1 connection: no difference), and took 2-3x the page faults."""
 READ_CONDUIT = 256 * 1024
 """The most a read asks for in a session with a handler (exec, relay): asyncio's own size,
 which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
@@ -204,7 +206,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
             # A handler's queue pauses reading past its limit, but only after a read:
-            # one read of READ_LARGE would hold four times what that limit allows.
+            # one read of READ_LARGE would hold twice what that limit allows.
             self._read_ceiling = READ_CONDUIT
 
     # --- state -------------------------------------------------------------
