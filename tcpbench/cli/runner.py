@@ -31,8 +31,11 @@ def run(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
                 pass
         return await main(stop)
 
+    from tcpbench.engine.runtime import loop_factory
+
     try:
-        return asyncio.run(wrapper())
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(wrapper())
     except KeyboardInterrupt:
         return 0
 

@@ -4,7 +4,9 @@ uvloop (the `fast` extra: `pip install 'tcpbench[fast]'`) is used automatically
 by the headless commands when it is installed; `--loop asyncio` (or
 `TCPBENCH_LOOP=asyncio`) keeps the standard loop. The engine uses only public
 asyncio API, so both loops run it unchanged, and the default loop alone meets
-the speed goals in `benchmarks/`.
+the speed goals in `benchmarks/`. On the standard loop the headless commands
+busy-poll briefly after traffic (`engine/busypoll.py`; `--busy-poll USEC`, or
+`TCPBENCH_BUSY_POLL`, 0 = off).
 
 Every connection is a file descriptor, and distributions start processes with a
 soft limit of 1024, so a server that holds 10,000 connections must raise its
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Callable
 
 LOOPS = ("auto", "asyncio", "uvloop")
+_busy_poll_us: float = 0.0
 
 
 class LoopUnavailableError(RuntimeError):
@@ -45,6 +49,44 @@ def choose_loop(preference: str | None = None) -> str:
         return "asyncio"
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return "uvloop"
+
+
+def set_busy_poll(microseconds: float | None = None) -> float:
+    """Make `loop_factory` busy-poll for up to `microseconds` after I/O; return the budget set.
+
+    None reads `TCPBENCH_BUSY_POLL` (default `busypoll.DEFAULT_BUDGET_US`); 0 turns it off.
+
+    Errors: `ValueError` for a negative or unreadable value.
+    """
+    global _busy_poll_us
+    if microseconds is None:
+        from tcpbench.engine.busypoll import DEFAULT_BUDGET_US
+
+        text = os.environ.get("TCPBENCH_BUSY_POLL", "").strip()
+        try:
+            microseconds = float(text) if text else DEFAULT_BUDGET_US
+        except ValueError:
+            raise ValueError(f"TCPBENCH_BUSY_POLL must be microseconds, not {text!r}") from None
+    if not 0 <= microseconds <= 10_000:
+        raise ValueError(f"busy poll must be 0 to 10000 microseconds, not {microseconds:g}")
+    _busy_poll_us = microseconds
+    return microseconds
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What `asyncio.Runner` should make its loop with; None: the installed policy's loop.
+
+    The standard selector loop gets a `BusyPollSelector` when `set_busy_poll` asked
+    for one; uvloop (or any other installed policy) is left as it is.
+    """
+    if not _busy_poll_us or type(asyncio.get_event_loop_policy()) is not asyncio.DefaultEventLoopPolicy:
+        return None
+    if not hasattr(asyncio, "SelectorEventLoop") or os.name == "nt":
+        return None
+    from tcpbench.engine.busypoll import BusyPollSelector
+
+    budget = _busy_poll_us
+    return lambda: asyncio.SelectorEventLoop(BusyPollSelector(budget))
 
 
 def raise_open_file_limit() -> int:

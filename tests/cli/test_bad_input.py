@@ -66,6 +66,8 @@ ROWS = [
     ("--frobnicate", r"unrecognized arguments: --frobnicate"),
     ("nosuchcommand", r"invalid choice: 'nosuchcommand'"),
     ("--loop nosuch serve echo", r"argument --loop: invalid choice"),
+    ("--busy-poll -1 serve echo", r"busy poll must be 0 to 10000 microseconds, not -1"),
+    ("--busy-poll soon serve echo", r"argument --busy-poll: invalid float value: 'soon'"),
     ("serve http --parser nosuch", r"argument --parser: invalid choice"),
     ("serve http --status 999", r"--status 999: use a code from 200 to 599"),
     ("serve http --header nocolon", r"--header 'nocolon': use 'Name: value'"),

@@ -87,7 +87,8 @@ def test_utc_flag_reaches_the_app(monkeypatch):
     assert main([]) == 0 and seen["utc"] is False
 
 
-UI_TOKENS = ["--listen", "--connect", "--scenario", "--record", "--loop", "--utc", "--version",
+UI_TOKENS = ["--listen", "--connect", "--scenario", "--record", "--loop", "--busy-poll", "100",
+             "--utc", "--version",
              "--listen=echo:0", "--lis", "echo:7000", "127.0.0.1:25", "serve", "probe", "-", "--",
              "-h", "--help", "--bogus", "-x", "asyncio", "lesson.toml"]
 

@@ -1,12 +1,19 @@
-"""Engine tests run on every event loop tcpbench supports: asyncio, and uvloop when installed."""
+"""Engine tests run on every event loop tcpbench supports: asyncio, asyncio busy polling
+(what the headless commands run by default), and uvloop when installed."""
 
 from __future__ import annotations
 
 import asyncio
 
 
+def busy_poll_loop() -> asyncio.AbstractEventLoop:
+    from tcpbench.engine.busypoll import BusyPollSelector
+
+    return asyncio.SelectorEventLoop(BusyPollSelector())
+
+
 def pytest_asyncio_loop_factories(config, item):
-    factories = {"asyncio": asyncio.new_event_loop}
+    factories = {"asyncio": asyncio.new_event_loop, "busypoll": busy_poll_loop}
     try:
         import uvloop
     except ImportError:

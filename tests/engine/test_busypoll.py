@@ -1,0 +1,168 @@
+"""The busy-poll selector: when it spins, when it must not, and how it backs off.
+
+Real socket pairs; the only thing faked is the clock in the test that counts polls.
+(The rest of the engine suite runs on a busy-poll loop too: see conftest.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import socket
+
+import pytest
+
+from tcpbench.engine import runtime
+from tcpbench.engine.busypoll import MAX_SKIP, BusyPollSelector
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def pair():
+    mine, peer = socket.socketpair()
+    mine.setblocking(False)
+    yield mine, peer
+    mine.close()
+    peer.close()
+
+
+@pytest.fixture
+def selector(pair):
+    sel = BusyPollSelector(budget_us=200)
+    sel.register(pair[0], selectors.EVENT_READ)
+    yield sel
+    sel.close()
+
+
+def traffic(sel: BusyPollSelector, pair) -> None:
+    """A byte arrives, then a blocking wait returns it, as a loop sees a request."""
+    mine, peer = pair
+    peer.send(b"x")
+    ready = sel.select(None)
+    assert [key.fileobj for key, _ in ready] == [mine]
+    assert mine.recv(16) == b"x"
+
+
+def test_an_idle_selector_never_spins(selector, pair):
+    assert selector.select(0.01) == []
+    assert selector.select(0.01) == []
+    traffic(selector, pair)  # the wait that saw this byte was idle before it: no spin either
+    assert selector.spins == 0
+
+
+def test_after_io_a_blocking_wait_spins_and_returns_what_arrives(selector, pair):
+    traffic(selector, pair)
+    traffic(selector, pair)  # the next request is already there when the loop looks again
+    assert (selector.spins, selector.hits) == (1, 1)
+
+
+def test_a_spin_that_finds_nothing_still_waits_out_the_timeout(selector, pair):
+    traffic(selector, pair)
+    assert selector.select(0.05) == []  # spun 200 us, then blocked for the rest
+    assert (selector.spins, selector.hits) == (1, 0)
+    assert selector.select(0.01) == []  # a timer woke it, not traffic: no spin
+    assert selector.spins == 1
+
+
+def test_misses_back_off_and_a_hit_resets(selector, pair):
+    """After the k-th miss in a row the next min(2**(k-1), 64) waits after traffic block at once."""
+    traffic(selector, pair)
+    skipped = []
+    for _ in range(8):
+        before = selector.spins
+        waits = 0
+        while selector.spins == before:  # waits after traffic, until one spins (and misses)
+            assert selector.select(0.002) == []
+            waits += 1
+            traffic(selector, pair)  # this wait follows an empty one: it never spins
+        skipped.append(waits - 1)
+    assert skipped == [0, 1, 2, 4, 8, 16, 32, MAX_SKIP]
+    assert selector.hits == 0
+
+    for _ in range(MAX_SKIP):  # sit out the back-off
+        assert selector.select(0.001) == []
+        traffic(selector, pair)
+    spins = selector.spins
+    traffic(selector, pair)  # spins, and the byte is there: a hit
+    assert (selector.spins, selector.hits) == (spins + 1, 1)
+    assert selector.select(0.002) == []  # a miss: back off by 1 again, not by 64
+    traffic(selector, pair)
+    assert selector.select(0.002) == []  # skipped
+    traffic(selector, pair)
+    assert selector.select(0.002) == []  # spins again
+    assert selector.spins == spins + 3
+
+
+def test_zero_timeouts_never_spin_and_keep_the_traffic_mark(selector, pair):
+    traffic(selector, pair)
+    assert selector.select(0) == [] and selector.select(-1) == []
+    assert selector.spins == 0
+    traffic(selector, pair)  # still counts as just after traffic
+    assert selector.spins == 1
+
+
+def test_a_spin_never_outlasts_a_shorter_timeout(pair):
+    """A timer due in 1 ms bounds a 10 ms budget: the spin ends after ~1 ms of clock."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.0001
+        return now[0]
+
+    sel = BusyPollSelector(budget_us=10_000, clock=clock)
+    sel.register(pair[0], selectors.EVENT_READ)
+    try:
+        traffic(sel, pair)
+        assert sel.select(0.001) == []
+        assert sel.spins == 1 and 8 <= now[0] / 0.0001 <= 14
+    finally:
+        sel.close()
+
+
+def test_a_zero_budget_is_a_plain_selector(pair):
+    sel = BusyPollSelector(budget_us=0)
+    sel.register(pair[0], selectors.EVENT_READ)
+    try:
+        traffic(sel, pair)
+        traffic(sel, pair)
+        assert sel.spins == 0
+    finally:
+        sel.close()
+
+
+@pytest.fixture
+def restore_busy_poll():
+    saved = runtime._busy_poll_us
+    yield
+    runtime._busy_poll_us = saved
+
+
+def test_the_loop_factory_follows_the_setting(restore_busy_poll, monkeypatch):
+    monkeypatch.delenv("TCPBENCH_BUSY_POLL", raising=False)
+    assert runtime.set_busy_poll() == 100
+    loop = runtime.loop_factory()()
+    try:
+        assert isinstance(loop._selector, BusyPollSelector) and loop._selector.budget == 100e-6
+    finally:
+        loop.close()
+    monkeypatch.setenv("TCPBENCH_BUSY_POLL", "30")
+    assert runtime.set_busy_poll() == 30
+    assert runtime.set_busy_poll(0) == 0 and runtime.loop_factory() is None
+    for bad in (-1, 10_001, float("nan")):
+        with pytest.raises(ValueError, match="0 to 10000 microseconds"):
+            runtime.set_busy_poll(bad)
+    monkeypatch.setenv("TCPBENCH_BUSY_POLL", "fast")
+    with pytest.raises(ValueError, match="TCPBENCH_BUSY_POLL must be microseconds, not 'fast'"):
+        runtime.set_busy_poll()
+
+
+def test_uvloop_is_left_alone(restore_busy_poll):
+    uvloop = pytest.importorskip("uvloop")
+    runtime.set_busy_poll(100)
+    saved = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        assert runtime.loop_factory() is None
+    finally:
+        asyncio.set_event_loop_policy(saved)
