@@ -6,7 +6,10 @@
  * as asyncio and tcpbench set it (-DNAGLE leaves Nagle's algorithm on, as socat
  * does); a partial write parks the rest and reads
  * stop until it is out (flow control, as every server in the table has), so the
- * peer's FIN is read, and answered with ours, only after everything is written. Prints
+ * peer's FIN is read, and answered with ours, only after everything is written.
+ * -DSPIN=USEC busy-polls as tcpbench's loop does (tcpbench/engine/busypoll.py): after a
+ * wait that returned events, poll without blocking for up to USEC microseconds,
+ * yielding the CPU between polls, before blocking; misses back off 1, 2 ... 64 waits. Prints
  * "listening on 127.0.0.1:PORT" (port 0: the kernel picks) and runs until killed.
  *
  * Built by benchmarks/part_echo.py with the machine's cc; not part of tcpbench.
@@ -21,6 +24,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef BUF
@@ -105,7 +110,28 @@ int main(void) {
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
     struct epoll_event ready[64];
     for (;;) {
+#ifdef SPIN
+        static int after_io, skip, next_skip = 1;
+        int n = 0;
+        if (after_io && skip) { skip--; }
+        else if (after_io) {
+            struct timespec t0, t;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            for (;;) {
+                n = epoll_wait(ep, ready, 64, 0);
+                if (n != 0) break;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if ((t.tv_sec - t0.tv_sec) * 1e6 + (t.tv_nsec - t0.tv_nsec) / 1e3 >= SPIN) break;
+                sched_yield();
+            }
+            if (n > 0) next_skip = 1;
+            else { skip = next_skip; next_skip = next_skip * 2 > 64 ? 64 : next_skip * 2; }
+        }
+        if (n == 0) n = epoll_wait(ep, ready, 64, -1);
+        after_io = n > 0;
+#else
         int n = epoll_wait(ep, ready, 64, -1);
+#endif
         if (n < 0 && errno == EINTR) continue;
         for (int i = 0; i < n; i++) {
             struct conn *c = ready[i].data.ptr;

@@ -7,13 +7,18 @@ Each binds 127.0.0.1 on a free port with a backlog of 4096 (tcpbench's own
 backlog, so accept bursts compare fairly), prints `listening on 127.0.0.1:PORT`
 as its first line (the same line `tcpbench serve` prints) and serves until
 SIGTERM. They print nothing else: they are the floor of what asyncio costs.
+With REF_BUSY_POLL=USEC in the environment they run on tcpbench's busy-poll
+selector (`tcpbench/engine/busypoll.py`), the loop `tcpbench serve` runs on by
+default, so a reader can tell what the loop gives from what tcpbench does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+from pathlib import Path
 
 BACKLOG = 4096
 
@@ -131,5 +136,16 @@ async def main(kind: str, arg: str | None) -> None:
     server.close()
 
 
+def loop_factory():
+    budget = os.environ.get("REF_BUSY_POLL")
+    if not budget:
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tcpbench.engine.busypoll import BusyPollSelector
+
+    return lambda: asyncio.SelectorEventLoop(BusyPollSelector(float(budget)))
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
