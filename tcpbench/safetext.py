@@ -16,6 +16,7 @@ BYTE_TO_TEXT: tuple[str, ...] = tuple(
 )
 _HEX_ASCII = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
 _PLAIN = bytes(b for b in range(256) if BYTE_TO_TEXT[b] == chr(b))
+_PLAIN_OR_LINE_BREAKS = _PLAIN + b"\t\n\r\\"
 
 
 def escape_bytes(data: bytes) -> str:
@@ -24,6 +25,13 @@ def escape_bytes(data: bytes) -> str:
     # decode; otherwise a table join is 2-3x str.translate with a dict (measured).
     if not data.translate(None, _PLAIN):
         return data.decode("ascii")
+    if not data.translate(None, _PLAIN_OR_LINE_BREAKS):
+        # Text protocols (an HTTP head, SMTP, chat): only CR, LF, tab and backslash to
+        # escape, which four C-level replaces do ~4x faster than the join for 60 bytes.
+        text = data.decode("ascii")
+        if "\\" in text:
+            text = text.replace("\\", "\\\\")
+        return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     table = BYTE_TO_TEXT
     return "".join([table[b] for b in data])
 

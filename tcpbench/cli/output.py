@@ -179,6 +179,9 @@ class EventPrinter:
 
     def format(self, event: ev.Event) -> str | None:
         kind = type(event)
+        describe = _LIFECYCLE.get(kind)
+        if describe is not None and not self.json_lines:
+            return f"{self._label(event.at + self._mono_to_wall)} {describe(event)}"
         if kind is ev.BytesReceived or kind is ev.BytesSent:
             return self._format_bytes(event)  # type: ignore[arg-type]
         if kind is ev.ServiceNoted and not self.json_lines:  # chat and access lines: many
@@ -223,6 +226,9 @@ class EventPrinter:
         return f"{self._label(at + self._mono_to_wall)} #{session} {arrow} {size} bytes{preview}"
 
     def describe(self, event: ev.Event) -> str:
+        describe = _LIFECYCLE.get(type(event))
+        if describe is not None:
+            return describe(event)
         if type(event) is ev.ServiceNoted:  # the most frequent after bytes (chat lines, access lines)
             who = f"#{event.session} " if event.session is not None else ""
             return f"{who}{event.topic}: {escape_text(event.text)}"
@@ -280,6 +286,28 @@ class EventPrinter:
         self._previewed = data
         self._preview_text = text
         return text
+
+
+def _describe_opened(event: ev.SessionOpened) -> str:
+    if event.listener is None:
+        arrow = f"{ev.format_address(event.local)} -> {ev.format_address(event.peer)}"
+    else:
+        arrow = f"{ev.format_address(event.peer)} -> {ev.format_address(event.local)}"
+    return f"#{event.session} opened {arrow} ({event.explain()})"
+
+
+def _describe_closed(event: ev.SessionClosed) -> str:
+    return f"#{event.session} closed by {event.closed_by}, {event.bytes_in} bytes in, {event.bytes_out} out"
+
+
+_LIFECYCLE: dict[type, Callable[[Any], str]] = {
+    # Every connection's lines (a Connection: close HTTP server writes these four per
+    # request): looked up by exact type, not down the isinstance chain of `describe`.
+    ev.SessionOpened: _describe_opened,
+    ev.PeerHalfClosed: lambda event: f"#{event.session} peer FIN ({event.explain()})",
+    ev.WeHalfClosed: lambda event: f"#{event.session} our FIN ({event.explain()})",
+    ev.SessionClosed: _describe_closed,
+}
 
 
 def describe_tls(event: ev.Event) -> str:

@@ -124,3 +124,29 @@ def test_a_note_is_formatted_at_the_flush_not_when_it_comes():
 
     asyncio.run(feed())
     assert stream.getvalue().endswith("#1 chat: <bob> \\e]52;c;AAAA\\x07 hi\n")
+
+
+def test_each_connection_lines_read_as_before():
+    """The lines every connection writes (looked up by type, not down `describe`'s chain)."""
+    stream = io.StringIO()
+    printer = _printer(stream, buffered=False)
+    here, there = ("127.0.0.1", 8080), ("127.0.0.1", 50000)
+    lines = [
+        (ev.SessionOpened(1.0, 1, here, there, 1),
+         "#1 opened 127.0.0.1:50000 -> 127.0.0.1:8080 (accepted: a peer completed the three-way "
+         "handshake with our listener)"),
+        (ev.SessionOpened(1.0, 2, there, here, None),
+         "#2 opened 127.0.0.1:50000 -> 127.0.0.1:8080 (connected: our SYN was answered with "
+         "SYN-ACK; the three-way handshake is done)"),
+        (ev.WeHalfClosed(1.0, 1),
+         "#1 our FIN (we sent FIN: we will send nothing more, but we still read what the peer sends)"),
+        (ev.PeerHalfClosed(1.0, 1),
+         "#1 peer FIN (peer sent FIN: it will send nothing more, but still reads; you can keep "
+         "sending)"),
+        (ev.SessionClosed(1.0, 1, "us", 60, 117), "#1 closed by us, 60 bytes in, 117 out"),
+    ]
+    for event, text in lines:
+        assert printer.describe(event) == text
+        printer(event)
+    written = stream.getvalue().splitlines()
+    assert [line.split(" ", 1)[1] for line in written] == [text for _, text in lines]
