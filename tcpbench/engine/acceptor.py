@@ -181,9 +181,9 @@ class Acceptor:
                     continue
                 if not admitted:
                     continue
-            task = self.loop.create_task(self._admit(conn))
-            self._admitting.add(task)
-            task.add_done_callback(self._admitting.discard)
+            # The task leaves `_admitting` itself as it ends: a done callback would cost
+            # every connection one more turn of the loop.
+            self._admitting.add(self.loop.create_task(self._admit(conn)))
         if self._resume_handle is None:
             self._read()  # if a full `_waiting` stopped it: the readers drain again next iteration
         if waiting and not self._batch_scheduled:
@@ -191,22 +191,25 @@ class Acceptor:
             self.loop.call_soon(self._admit_batch)
 
     async def _admit(self, conn: socket.socket) -> None:
-        tls = self.tls
-        if tls is not None:
-            await self._admit_tls(conn, tls)
-            return
         try:
-            await self.loop.connect_accepted_socket(self.protocol_factory, conn)
-        except OSError:
-            conn.close()  # the peer reset it before it was admitted: nothing to report
-            self._admission_failed()
-        except BaseException as exc:
-            conn.close()
-            self._admission_failed()
-            if not isinstance(exc, asyncio.CancelledError):
-                self.loop.call_exception_handler({"message": "tcpbench: admitting a connection failed",
-                                                  "exception": exc})
-            raise
+            tls = self.tls
+            if tls is not None:
+                await self._admit_tls(conn, tls)
+                return
+            try:
+                await self.loop.connect_accepted_socket(self.protocol_factory, conn)
+            except OSError:
+                conn.close()  # the peer reset it before it was admitted: nothing to report
+                self._admission_failed()
+            except BaseException as exc:
+                conn.close()
+                self._admission_failed()
+                if not isinstance(exc, asyncio.CancelledError):
+                    self.loop.call_exception_handler({"message": "tcpbench: admitting a "
+                                                      "connection failed", "exception": exc})
+                raise
+        finally:
+            self._admitting.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _admission_failed(self) -> None:
         failed = getattr(self.screen, "failed", None)

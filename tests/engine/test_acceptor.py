@@ -38,6 +38,8 @@ async def test_a_burst_of_many_batches_is_admitted_and_every_connection_echoes(m
 
     answers = await asyncio.wait_for(loop.run_in_executor(None, burst), 30)
     assert answers == [b"%05d" % i for i in range(count)]
+    acceptor = manager.listeners[listener.id].acceptor
+    assert not acceptor._admitting  # each admission left the set as it ended
     assert listener.accepted == count
     await wait_until(lambda: not listener.sessions, what="every session closed")
 
