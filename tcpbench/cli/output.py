@@ -226,28 +226,17 @@ class EventPrinter:
         return f"{self._label(at + self._mono_to_wall)} #{session} {arrow} {size} bytes{preview}"
 
     def describe(self, event: ev.Event) -> str:
+        # Every connection's own lines first, by exact type (the events are final classes).
         describe = _LIFECYCLE.get(type(event))
         if describe is not None:
             return describe(event)
         if type(event) is ev.ServiceNoted:  # the most frequent after bytes (chat lines, access lines)
             who = f"#{event.session} " if event.session is not None else ""
             return f"{who}{event.topic}: {escape_text(event.text)}"
-        if isinstance(event, ev.SessionOpened):
-            arrow = f"{ev.format_address(event.peer)} -> {ev.format_address(event.local)}"
-            if event.listener is None:
-                arrow = f"{ev.format_address(event.local)} -> {ev.format_address(event.peer)}"
-            return f"#{event.session} opened {arrow} ({event.explain()})"
         if isinstance(event, ev.BytesReceived):
             return f"#{event.session} < {event.size} bytes{self._preview(event.data)}"
         if isinstance(event, ev.BytesSent):
             return f"#{event.session} > {event.size} bytes{self._preview(event.data)}"
-        if isinstance(event, ev.PeerHalfClosed):
-            return f"#{event.session} peer FIN ({event.explain()})"
-        if isinstance(event, ev.WeHalfClosed):
-            return f"#{event.session} our FIN ({event.explain()})"
-        if isinstance(event, ev.SessionClosed):
-            return (f"#{event.session} closed by {event.closed_by}, {event.bytes_in} bytes in, "
-                    f"{event.bytes_out} out")
         if isinstance(event, ev.SessionReset):
             return (f"#{event.session} RESET by peer after {event.bytes_in} bytes in, "
                     f"{event.bytes_out} out ({event.explain()})")
