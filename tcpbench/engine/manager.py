@@ -28,6 +28,7 @@ from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.admission import AdmissionPolicy, Gate
 from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, ByteStore, StoreBudget
 from tcpbench.engine.hangup import HangupWatch
+from tcpbench.engine.linger import LingerQueue
 from tcpbench.engine.idle import IdleWatch
 from tcpbench.engine.listener import Listener, listen_check, short_address
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
@@ -97,6 +98,8 @@ class SessionManager:
         self._refusing: set[asyncio.Task[None]] = set()
         self.hangups = HangupWatch(self.loop)
         """Notices an RST on sessions whose reading is paused (sessions use it themselves)."""
+        self.lingers = LingerQueue(self.loop)
+        """The linger deadlines of graceful closes (`SessionOwner.lingers`)."""
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -507,6 +510,7 @@ class SessionManager:
                                          listener.address))
             await listener.acceptor.wait_closed()
         self.hangups.close()
+        self.lingers.close()
         if self._ticker is not None:
             self._ticker.cancel()
             try:

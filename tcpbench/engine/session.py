@@ -33,7 +33,8 @@ pauses the socket while the handler is slow.
 A session knows its owner only as a `SessionOwner`: the few verbs it may use to
 tell the owner something (register, unregister, emit, note, report_bug,
 spawn_handler, open_session) and the few shared things it reads (the loop, the
-linger time, the live sessions, the byte totals), defined below. The
+linger time and the queue of linger deadlines, the live sessions, the byte totals), defined
+below. The
 `SessionManager` implements it, and this module never imports the manager: as
 with a trio nursery handed to a task, the owned object is given a few verbs, not
 its owner. Pausing reads (and the hangup watch that notices an RST meanwhile) is
@@ -53,6 +54,7 @@ from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.filestream import FileSending, FileStream
 from tcpbench.engine.flow import ReadFlow
+from tcpbench.engine.linger import LingerQueue
 from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED,  # noqa: F401
                                     FINAL_STATES, OPEN, OUR_FIN, PEER_FIN, RESET)
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
@@ -83,9 +85,11 @@ class SessionOwner(Protocol):
     """
 
     loop: asyncio.AbstractEventLoop
-    """The loop the session runs on (for its futures and its linger timer)."""
+    """The loop the session runs on (for its futures)."""
     linger: float
     """Default seconds a graceful close drains the peer's input before closing."""
+    lingers: LingerQueue
+    """Where a graceful close arms its linger deadline (one timer for all the sessions)."""
     has_subscribers: bool
     """True while anyone listens to events. A plain attribute, so the per-chunk hot
     path can skip building a bytes event nobody would see; only the owner sets it."""
@@ -151,7 +155,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
     __slots__ = ("owner", "id", "service", "listener_id", "store", "transport", "local", "peer",
                  "state", "bytes_in", "bytes_out", "peer_fin", "our_fin", "closed_by", "opened_at",
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
-                 "_linger_handle", "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
+                 "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
                  "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire", "_reader",
                  "_read_ceiling")
 
@@ -180,7 +184,6 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.dirty = True
         """Set on every change; the UI clears it after it redrew this session."""
         self._draining = False
-        self._linger_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
         self._resume_wanted = False
         """The service asked (`Resume`) to hear when the send buffer drains."""
@@ -388,9 +391,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
             self._stream = self._outbox = None
         if self._read_pauses:
             self._unwatch_hangup()
-        if self._linger_handle is not None:
-            self._linger_handle.cancel()
-            self._linger_handle = None
+        self.owner.lingers.cancel(self)
         if self.tls is not None:
             self.sample_wire()
             wire_in, wire_out = self.wire or (-1, -1)
@@ -516,7 +517,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         except RuntimeError:
             pass
         delay = self.owner.linger if linger is None else linger
-        self._linger_handle = self.owner.loop.call_later(delay, self._finish_close)
+        self.owner.lingers.arm(self, delay)
 
     def abort(self, reason: str = "aborted by the operator") -> None:
         """Close at once with RST (SO_LINGER 0): unsent data is discarded."""
@@ -561,12 +562,14 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
             self.wire = counts
         return self.wire
 
+    def linger_expired(self) -> None:
+        """The linger time of a graceful close ran out before the peer's FIN: close now."""
+        self._finish_close()
+
     def _finish_close(self) -> None:
         if self.tls is not None:
             self.sample_wire()
-        if self._linger_handle is not None:
-            self._linger_handle.cancel()
-            self._linger_handle = None
+        self.owner.lingers.cancel(self)
         transport = self.transport
         if transport is not None and not transport.is_closing():
             self.state = CLOSING

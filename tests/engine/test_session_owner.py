@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from tcpbench.engine import SessionManager, events as ev
+from tcpbench.engine.linger import LingerQueue
 from tcpbench.engine.session import Session, SessionOwner
 from tcpbench.services.base import Effects, Note, Send, Service
 
@@ -13,7 +14,7 @@ from tcpbench.services.base import Effects, Note, Send, Service
 class BareOwner:
     """Exactly the protocol, nothing more: `__slots__` makes any other attribute an error."""
 
-    __slots__ = ("loop", "linger", "has_subscribers", "bytes_in", "bytes_out",
+    __slots__ = ("loop", "linger", "lingers", "has_subscribers", "bytes_in", "bytes_out",
                  "sessions", "calls", "events", "notes")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -23,6 +24,7 @@ class BareOwner:
         self.bytes_in = 0
         self.bytes_out = 0
         self.sessions: dict[int, Session] = {}
+        self.lingers = LingerQueue(loop)
         self.calls: list[str] = []
         self.events: list[ev.Event] = []
         self.notes: list[tuple[Note, int | None]] = []
