@@ -33,10 +33,11 @@ class LingerQueue:
 
     Resource handling: holds each session whose deadline is pending (until it is
     cancelled or comes due) and one loop timer while any is pending; `close()`
-    cancels the timer and forgets every pending deadline.
+    ends every pending linger at once and stops the timer.
 
     Errors: none raised. A deadline that comes due calls the session's
-    `linger_expired()`.
+    `linger_expired()`; if that raises, the error goes to the loop's exception
+    handler and the other sessions due are still called.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -72,11 +73,17 @@ class LingerQueue:
             del self._by_delay[delay][session]
 
     def close(self) -> None:
-        """Forget every pending deadline; stop the timer."""
+        """End every pending linger now (each session's `linger_expired()`, earliest deadline
+        first) and stop the timer: an owner shutting down leaves no session waiting."""
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None
         self._timer_at = math.inf
+        self._run_due(math.inf)
+        if self._timer is not None:  # a session armed again from its own callback: not any more
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
         self._by_delay.clear()
         self._delay_of.clear()
 
@@ -89,18 +96,31 @@ class LingerQueue:
     def _expire(self) -> None:
         self._timer = None
         self._timer_at = math.inf
-        now = self.loop.time() + _EARLY
+        self._run_due(self.loop.time() + _EARLY)
+        earliest = min((next(iter(pending.values())) for pending in self._by_delay.values()
+                        if pending), default=math.inf)
+        if earliest < self._timer_at:
+            self._arm_timer(earliest)
+
+    def _run_due(self, now: float) -> None:
         due = []
-        earliest = math.inf
-        for pending in self._by_delay.values():
+        for delay, pending in self._by_delay.items():
             for session, deadline in pending.items():
                 if deadline > now:
-                    earliest = min(earliest, deadline)
                     break
-                due.append(session)
-        for session in due:
+                due.append((deadline, delay, session))
+        # Earliest first across linger times too (a late wakeup can find several due).
+        due.sort(key=_deadline)
+        for deadline, delay, session in due:
+            if self._by_delay[delay].get(session) != deadline:
+                continue  # an earlier callback cancelled or re-armed it
             self.cancel(session)
-        if earliest < math.inf:
-            self._arm_timer(earliest)
-        for session in due:
-            session.linger_expired()
+            try:
+                session.linger_expired()
+            except Exception as exc:
+                self.loop.call_exception_handler({
+                    "message": "tcpbench: ending a session's linger failed", "exception": exc})
+
+
+def _deadline(entry: tuple[float, float, Any]) -> float:
+    return entry[0]

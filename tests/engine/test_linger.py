@@ -79,18 +79,81 @@ async def test_arming_again_keeps_only_the_new_deadline() -> None:
     assert fired[1][1] - start >= 0.12 - 0.002
 
 
-async def test_close_forgets_every_deadline() -> None:
+async def test_close_ends_every_pending_linger_at_once() -> None:
     loop = asyncio.get_running_loop()
     queue = LingerQueue(loop)
     fired: list[tuple[str, float]] = []
-    for n in range(3):
-        queue.arm(Sleeper(f"forgotten {n}", fired), 0.01 * (n + 1))
-    queue.close()
+    cancelled = Sleeper("cancelled", fired)
+    queue.arm(Sleeper("later", fired), 20.0)
+    queue.arm(Sleeper("sooner", fired), 10.0)
+    queue.arm(cancelled, 5.0)
+    queue.cancel(cancelled)
+    queue.close()  # the owner shuts down: nobody is left waiting 10 or 20 s
+    assert [name for name, _ in fired] == ["sooner", "later"]
     assert len(queue) == 0
     last = asyncio.Event()
-    queue.arm(Sleeper("after close", fired, last), 0.06)  # the queue works on after close
+    queue.arm(Sleeper("after close", fired, last), 0.03)  # the queue works on after close
     await asyncio.wait_for(last.wait(), 5)
-    assert [name for name, _ in fired] == ["after close"]
+    assert [name for name, _ in fired] == ["sooner", "later", "after close"]
+
+
+async def test_a_late_wakeup_still_ends_lingers_earliest_first() -> None:
+    loop = asyncio.get_running_loop()
+    queue = LingerQueue(loop)
+    fired: list[tuple[str, float]] = []
+    last = asyncio.Event()
+    queue.arm(Sleeper("b", fired), 0.02)
+    queue.arm(Sleeper("a", fired), 0.01)  # another linger time, armed later, due first
+    queue.arm(Sleeper("c", fired, last), 0.03)
+    time.sleep(0.05)  # a loop stalled past all three: one wakeup finds them all due
+    await asyncio.wait_for(last.wait(), 5)
+    assert [name for name, _ in fired] == ["a", "b", "c"]
+
+
+async def test_a_failing_session_does_not_strand_the_others() -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        queue = LingerQueue(loop)
+        fired: list[tuple[str, float]] = []
+        last = asyncio.Event()
+
+        class Broken(Sleeper):
+            def linger_expired(self) -> None:
+                raise RuntimeError("a bug in one session")
+
+        queue.arm(Broken("broken", fired), 0.01)
+        queue.arm(Sleeper("next", fired, last), 0.01)
+        await asyncio.wait_for(last.wait(), 5)
+        assert [name for name, _ in fired] == ["next"]
+        assert len(errors) == 1 and isinstance(errors[0]["exception"], RuntimeError)
+        assert len(queue) == 0
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_a_session_armed_again_by_an_earlier_callback_waits_for_its_new_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    queue = LingerQueue(loop)
+    fired: list[tuple[str, float]] = []
+    last = asyncio.Event()
+    second = Sleeper("second", fired)
+
+    class Rearming(Sleeper):
+        def linger_expired(self) -> None:
+            super().linger_expired()
+            queue.arm(second, 0.15)  # as shutdown does when it closes a lingering session again
+
+    queue.arm(Rearming("first", fired), 0.01)
+    queue.arm(second, 0.01)
+    queue.arm(Sleeper("sentinel", fired, last), 0.08)
+    time.sleep(0.03)  # both first and second are due in the same wakeup
+    await asyncio.wait_for(last.wait(), 5)
+    assert [name for name, _ in fired] == ["first", "sentinel"]
+    assert len(queue) == 1  # second waits for its new deadline
+    queue.close()
+    assert [name for name, _ in fired] == ["first", "sentinel", "second"]
 
 
 async def test_many_deadlines_share_one_timer() -> None:
@@ -150,3 +213,21 @@ async def test_a_peer_fin_ends_the_linger_at_once_and_leaves_nothing_pending() -
         await wait_until(lambda: sum(isinstance(e, ev.SessionClosed) for e in seen) == 20, 5)
         assert len(manager.lingers) == 0
 
+
+
+async def test_shutdown_shortens_a_linger_already_running() -> None:
+    seen: list[ev.Event] = []
+    async with SessionManager(linger=30.0) as manager:
+        manager.subscribe(seen.append)
+        listener = await manager.start_listener(build_service("motd", {"message": "bye\\n"}))
+        reader, writer = await asyncio.open_connection(*listener.address)
+        assert await asyncio.wait_for(reader.read(), 5) == b"bye\n"
+        await wait_until(lambda: len(manager.lingers) == 1, 5)  # lingering, for up to 30 s
+        started = time.monotonic()
+    # Leaving the block shut the manager down: the linger was cut to 1 s, not waited out.
+    assert time.monotonic() - started < 5
+    closed = [e for e in seen if isinstance(e, ev.SessionClosed)]
+    assert len(closed) == 1 and closed[0].closed_by == "us"
+    assert not any(isinstance(e, (ev.SessionReset, ev.SessionAborted)) for e in seen)
+    assert len(manager.lingers) == 0
+    writer.close()
