@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from operator import itemgetter
 from typing import Any
 
 _EARLY = 0.0005
@@ -75,15 +76,12 @@ class LingerQueue:
     def close(self) -> None:
         """End every pending linger now (each session's `linger_expired()`, earliest deadline
         first) and stop the timer: an owner shutting down leaves no session waiting."""
+        self._run_due(math.inf)
+        # After the callbacks: one that armed a session again is forgotten with the rest.
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None
         self._timer_at = math.inf
-        self._run_due(math.inf)
-        if self._timer is not None:  # a session armed again from its own callback: not any more
-            self._timer.cancel()
-            self._timer = None
-            self._timer_at = math.inf
         self._by_delay.clear()
         self._delay_of.clear()
 
@@ -110,7 +108,7 @@ class LingerQueue:
                     break
                 due.append((deadline, delay, session))
         # Earliest first across linger times too (a late wakeup can find several due).
-        due.sort(key=_deadline)
+        due.sort(key=itemgetter(0))
         for deadline, delay, session in due:
             if self._by_delay[delay].get(session) != deadline:
                 continue  # an earlier callback cancelled or re-armed it
@@ -121,6 +119,3 @@ class LingerQueue:
                 self.loop.call_exception_handler({
                     "message": "tcpbench: ending a session's linger failed", "exception": exc})
 
-
-def _deadline(entry: tuple[float, float, Any]) -> float:
-    return entry[0]

@@ -26,11 +26,13 @@ class Sleeper:
             self.done.set()
 
 
+def _queue() -> tuple[LingerQueue, list[tuple[str, float]], asyncio.Event]:
+    """A queue on the running loop, the list its sessions record into, and an event for the last."""
+    return LingerQueue(asyncio.get_running_loop()), [], asyncio.Event()
+
+
 async def test_deadlines_come_due_in_order_each_once() -> None:
-    loop = asyncio.get_running_loop()
-    queue = LingerQueue(loop)
-    fired: list[tuple[str, float]] = []
-    last = asyncio.Event()
+    queue, fired, last = _queue()
     start = time.monotonic()
     queue.arm(Sleeper("b", fired), 0.10)
     queue.arm(Sleeper("a", fired), 0.05)  # a shorter linger armed later still comes first
@@ -44,10 +46,7 @@ async def test_deadlines_come_due_in_order_each_once() -> None:
 
 
 async def test_a_cancelled_deadline_never_fires() -> None:
-    loop = asyncio.get_running_loop()
-    queue = LingerQueue(loop)
-    fired: list[tuple[str, float]] = []
-    last = asyncio.Event()
+    queue, fired, last = _queue()
     cancelled = Sleeper("cancelled", fired)
     queue.arm(cancelled, 0.02)
     queue.arm(Sleeper("kept", fired, last), 0.08)
@@ -60,10 +59,7 @@ async def test_a_cancelled_deadline_never_fires() -> None:
 
 
 async def test_arming_again_keeps_only_the_new_deadline() -> None:
-    loop = asyncio.get_running_loop()
-    queue = LingerQueue(loop)
-    fired: list[tuple[str, float]] = []
-    last = asyncio.Event()
+    queue, fired, last = _queue()
     start = time.monotonic()
     sooner = Sleeper("sooner", fired)
     queue.arm(sooner, 5.0)
@@ -98,10 +94,7 @@ async def test_close_ends_every_pending_linger_at_once() -> None:
 
 
 async def test_a_late_wakeup_still_ends_lingers_earliest_first() -> None:
-    loop = asyncio.get_running_loop()
-    queue = LingerQueue(loop)
-    fired: list[tuple[str, float]] = []
-    last = asyncio.Event()
+    queue, fired, last = _queue()
     queue.arm(Sleeper("b", fired), 0.02)
     queue.arm(Sleeper("a", fired), 0.01)  # another linger time, armed later, due first
     queue.arm(Sleeper("c", fired, last), 0.03)
@@ -134,10 +127,7 @@ async def test_a_failing_session_does_not_strand_the_others() -> None:
 
 
 async def test_a_session_armed_again_by_an_earlier_callback_waits_for_its_new_deadline() -> None:
-    loop = asyncio.get_running_loop()
-    queue = LingerQueue(loop)
-    fired: list[tuple[str, float]] = []
-    last = asyncio.Event()
+    queue, fired, last = _queue()
     second = Sleeper("second", fired)
 
     class Rearming(Sleeper):
