@@ -25,6 +25,7 @@ SERVERS = {
     "tcpbench": [TCPBENCH, "serve", "echo"],
     "quiet": [TCPBENCH, "serve", "echo", "--quiet-data"],
     "bare": [PYTHON, REFSERVERS, "echo-protocol"],
+    "socat": ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"],
 }
 
 
@@ -32,18 +33,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conns", type=int, default=8)
     parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--window", type=int, default=WINDOW // 1024, metavar="KIB",
+                        help="bytes in flight per connection, KiB (default %(default)s)")
     parser.add_argument("--bulk", action="store_true", help="no window: send everything at once")
     parser.add_argument("--server", choices=sorted(SERVERS), default="tcpbench")
     args = parser.parse_args()
     argv = SERVERS[args.server]
     stream = Stream(args.mib << 20, args.conns)
-    server = Server(ServerSpec(args.server, lambda port, workdir: argv, port_from_output=True),
+    takes_port = any("{port}" in arg for arg in argv)
+    server = Server(ServerSpec(args.server,
+                               lambda port, workdir: [arg.format(port=port) for arg in argv],
+                               port_from_output=not takes_port),
                     Path(tempfile.mkdtemp(prefix="echo-once-")), 1)
     try:
-        result = transfer(server, stream, None if args.bulk else WINDOW)
+        result = transfer(server, stream, None if args.bulk else args.window * 1024)
     finally:
         server.stop()
-    print(f"{args.server} conns={args.conns} {'bulk' if args.bulk else 'window'} {args.mib} MiB: "
+    print(f"{args.server} conns={args.conns} {'bulk' if args.bulk else f'{args.window} KiB window'} {args.mib} MiB: "
           f"{result['mib_s']:.0f} MiB/s, server cpu {result['cpu_s_per_gib']:.3f} s/GiB")
     return 0
 

@@ -26,6 +26,7 @@ is CPU time while traffic comes in short round trips, which `--busy-poll 0`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import time
@@ -45,7 +46,10 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
     Owns nothing beyond its base selector (epoll where there is one). `select`
     behaves as the base's: it returns when an event is ready or `timeout` has
     passed, and a timeout of 0 or less never spins. `spins` and `hits` count
-    spins started and spins that found an event.
+    spins started and spins that found an event. `solo_polls` counts the polls
+    in a row that found exactly one file ready, the same one (polls that find
+    nothing do not break the run): how long the loop has been serving one peer
+    alone, which sessions read to size their reads (`readsize.py`).
     """
 
     def __init__(self, budget_us: float = DEFAULT_BUDGET_US, clock=time.perf_counter) -> None:
@@ -54,6 +58,8 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         self.clock = clock
         self.spins = 0
         self.hits = 0
+        self.solo_polls = 0
+        self._solo_fd = -1
         self._after_io = False
         self._skip = 0
         self._next_skip = 1
@@ -63,7 +69,9 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         if timeout is not None and timeout <= 0:
             # A look between callbacks says nothing about whether traffic stopped.
             ready = poll(0)
-            self._after_io = self._after_io or bool(ready)
+            if ready:
+                self._after_io = True
+                self._note(ready)
             return ready
         if not self._after_io or not self.budget:
             ready = poll(timeout)
@@ -71,9 +79,26 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
             self._skip -= 1
             ready = poll(timeout)
         else:
-            return self._spin(poll, timeout)
+            ready = self._spin(poll, timeout)
+            if ready:
+                self._note(ready)
+            return ready
         self._after_io = bool(ready)
+        if ready:
+            self._note(ready)
         return ready
+
+    def _note(self, ready: list) -> None:
+        if len(ready) == 1:
+            fd = ready[0][0].fd
+            if fd == self._solo_fd:
+                self.solo_polls += 1
+            else:
+                self._solo_fd = fd
+                self.solo_polls = 1
+        else:
+            self._solo_fd = -1
+            self.solo_polls = 0
 
     def _spin(self, poll, timeout: float | None) -> list:
         self.spins += 1
@@ -97,3 +122,12 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         ready = poll(None if timeout is None else max(0.0, timeout - budget))
         self._after_io = bool(ready)
         return ready
+
+
+class BusyPollEventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop on a `BusyPollSelector`, exposed as `poller` so the
+    sessions the loop runs can read how many peers it is serving (`solo_polls`)."""
+
+    def __init__(self, budget_us: float = DEFAULT_BUDGET_US) -> None:
+        self.poller = BusyPollSelector(budget_us)
+        super().__init__(self.poller)

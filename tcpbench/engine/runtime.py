@@ -76,17 +76,17 @@ def set_busy_poll(microseconds: float | None = None) -> float:
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """What `asyncio.Runner` should make its loop with; None: the installed policy's loop.
 
-    The standard selector loop gets a `BusyPollSelector` when `set_busy_poll` asked
-    for one; uvloop (or any other installed policy) is left as it is.
+    The standard selector loop runs on a `BusyPollSelector` (`BusyPollEventLoop`) when
+    `set_busy_poll` asked for one; uvloop (or any other installed policy) is left as it is.
     """
     if not _busy_poll_us or type(asyncio.get_event_loop_policy()) is not asyncio.DefaultEventLoopPolicy:
         return None
     if not hasattr(asyncio, "SelectorEventLoop") or os.name == "nt":
         return None
-    from tcpbench.engine.busypoll import BusyPollSelector
+    from tcpbench.engine.busypoll import BusyPollEventLoop
 
     budget = _busy_poll_us
-    return lambda: asyncio.SelectorEventLoop(BusyPollSelector(budget))
+    return lambda: BusyPollEventLoop(budget)
 
 
 def raise_open_file_limit() -> int:

@@ -6,11 +6,9 @@ each read hands over a fresh bytes object, which the byte store keeps without a
 copy. (A BufferedProtocol reading 64 KiB into a shared buffer, the first design,
 measured ~0.6x a bare echo: a copy per chunk and four times the reads.)
 
-How much one read asks for adapts (`READ_SMALL` up to `READ_LARGE`, see
-`_adaptable_reader`). asyncio asks for 256 KiB every time, and CPython allocates
-the whole request before `recv` and shrinks it after; above glibc's 128 KiB mmap
-threshold that is an mmap, a page fault, an mremap and a munmap for every read,
-however few bytes arrived (~15 us against ~2 us for a 64 KiB request).
+How much one read asks for adapts to the traffic and to how busy the loop is
+(`readsize.py`): large reads for a bulk sender, half a burst at a time for a
+peer that waits for its bytes to come back while the loop serves it alone.
 
 The hot path (`data_received`) does O(1) work: count, keep for display, tell
 subscribers, hand to the service. No formatting, no task, no queue hop.
@@ -55,23 +53,12 @@ from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.filestream import FileSending, FileStream
 from tcpbench.engine.flow import ReadFlow
 from tcpbench.engine.linger import LingerQueue
+from tcpbench.engine.readsize import (READ_CONDUIT, READ_LARGE, READ_SMALL,  # noqa: F401
+                                      SOLO_POLLS, adaptable_reader, next_read_size)
 from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED,  # noqa: F401
                                     FINAL_STATES, OPEN, OUR_FIN, PEER_FIN, RESET)
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
                                     Service)
-
-READ_SMALL = 64 * 1024
-"""What a read asks for at first and after any short read: below glibc's mmap threshold
-(128 KiB), so a read of a few bytes costs one heap allocation, not four syscalls."""
-READ_LARGE = 512 * 1024
-"""What a read may grow to while each one fills its buffer (a bulk sender): half the reads
-of asyncio's 256 KiB, and so half the per-chunk work. Not 1 MiB: with 8 bulk connections
-1 MiB reads ran at 0.93x a bare asyncio echo against 1.04x for 512 KiB (5 alternating
-rounds, 256 MiB each; 1 connection: no difference), and took 2-3x the page faults."""
-READ_CONDUIT = 256 * 1024
-"""The most a read asks for in a session with a handler (exec, relay): asyncio's own size,
-which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
-
 
 @runtime_checkable
 class SessionOwner(Protocol):
@@ -157,7 +144,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
                  "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire", "_reader",
-                 "_read_ceiling")
+                 "_read_ceiling", "_poller", "_fd")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -206,6 +193,10 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         """The transport whose read size this session adapts (asyncio's socket transport's
         `max_size`); None where there is none to adapt (uvloop, TLS)."""
         self._read_ceiling = READ_LARGE
+        self._poller: Any = None
+        """The loop's `BusyPollSelector` (it tells whether this socket is the only one
+        served), or None on a loop that cannot tell."""
+        self._fd = -1
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
             # A handler's queue pauses reading past its limit, but only after a read:
@@ -275,7 +266,11 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.local = _short_address(transport.get_extra_info("sockname"))
         self.peer = _short_address(transport.get_extra_info("peername"))
         self.state = OPEN
-        self._reader = _adaptable_reader(transport)
+        self._reader = adaptable_reader(transport)
+        if self._reader is not None:
+            self._poller = getattr(self.owner.loop, "poller", None)
+            sock = transport.get_extra_info("socket")
+            self._fd = sock.fileno() if sock is not None else -1
         self.opened_at = self.last_activity = time.monotonic()
         self.owner.register(self)
         self._emit(ev.SessionOpened(self.opened_at, self.id, self.local, self.peer, self.listener_id))
@@ -316,12 +311,9 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.store.add_data(now, self.id, RECEIVED, offset, data)
         reader = self._reader
         if reader is not None:
-            limit = reader.max_size
-            if nbytes == limit:
-                if limit < self._read_ceiling:  # the peer keeps the socket full
-                    reader.max_size = min(limit * 4, self._read_ceiling)
-            elif nbytes < READ_SMALL and limit > READ_SMALL:
-                reader.max_size = READ_SMALL
+            poller = self._poller
+            reader.max_size = next_read_size(nbytes, reader.max_size, self._read_ceiling, self._fd,
+                                             poller is not None and poller.solo_polls >= SOLO_POLLS)
         owner = self.owner
         owner.bytes_in += nbytes
         if owner.has_subscribers:
@@ -641,22 +633,3 @@ def _short_address(address: Any) -> tuple[str, int]:
             host = host[7:]  # an IPv4 peer on a dual-stack socket
         return (host, int(address[1]))
     return ("", 0)
-
-
-
-
-def _adaptable_reader(transport: Any) -> Any:
-    """`transport` if its reads can be sized by this session, else None.
-
-    asyncio's plain socket transport reads `recv(self.max_size)`, an instance
-    attribute it never changes. uvloop reads into one preallocated buffer (no
-    allocation to avoid), and a TLS transport's reads go through the SSL protocol's
-    own buffer, so neither has anything to adapt.
-    """
-    if type(getattr(transport, "max_size", None)) is not int:
-        return None
-    try:
-        transport.max_size = READ_SMALL
-    except (AttributeError, TypeError):
-        return None
-    return transport

@@ -7,9 +7,9 @@ import asyncio
 
 
 def busy_poll_loop() -> asyncio.AbstractEventLoop:
-    from tcpbench.engine.busypoll import BusyPollSelector
+    from tcpbench.engine.busypoll import BusyPollEventLoop
 
-    return asyncio.SelectorEventLoop(BusyPollSelector())
+    return BusyPollEventLoop()
 
 
 def pytest_asyncio_loop_factories(config, item):

@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from tcpbench.engine import runtime
-from tcpbench.engine.busypoll import MAX_SKIP, BusyPollSelector
+from tcpbench.engine.busypoll import MAX_SKIP, BusyPollEventLoop, BusyPollSelector
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -131,6 +131,44 @@ def test_a_zero_budget_is_a_plain_selector(pair):
         sel.close()
 
 
+def test_solo_polls_count_one_socket_served_alone(selector, pair):
+    other_mine, other_peer = socket.socketpair()
+    other_mine.setblocking(False)
+    selector.register(other_mine, selectors.EVENT_READ)
+    try:
+        for expected in (1, 2, 3):
+            traffic(selector, pair)
+            assert selector.solo_polls == expected
+        assert selector.select(0.001) == [] and selector.select(0) == []
+        assert selector.solo_polls == 3  # an empty poll (a timer, a look between callbacks)
+        other_peer.send(b"y")
+        assert len(selector.select(None)) == 1 and other_mine.recv(16) == b"y"
+        assert selector.solo_polls == 1  # a different socket starts a new run
+        traffic(selector, pair)
+        assert selector.solo_polls == 1
+        pair[1].send(b"x")
+        other_peer.send(b"y")
+        assert len(selector.select(None)) == 2
+        assert selector.solo_polls == 0  # two peers at once: the loop is not serving one alone
+        assert pair[0].recv(16) == b"x" and other_mine.recv(16) == b"y"
+        traffic(selector, pair)
+        traffic(selector, pair)
+        assert selector.solo_polls == 2
+    finally:
+        selector.unregister(other_mine)
+        other_mine.close()
+        other_peer.close()
+
+
+def test_the_busy_poll_loop_runs_coroutines_on_its_poller():
+    loop = BusyPollEventLoop(50)
+    try:
+        assert loop.poller.budget == 50e-6
+        assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def restore_busy_poll():
     saved = runtime._busy_poll_us
@@ -143,7 +181,8 @@ def test_the_loop_factory_follows_the_setting(restore_busy_poll, monkeypatch):
     assert runtime.set_busy_poll() == 100
     loop = runtime.loop_factory()()
     try:
-        assert isinstance(loop._selector, BusyPollSelector) and loop._selector.budget == 100e-6
+        assert isinstance(loop, BusyPollEventLoop) and loop.poller.budget == 100e-6
+        assert loop._selector is loop.poller  # the selector the loop really polls
     finally:
         loop.close()
     monkeypatch.setenv("TCPBENCH_BUSY_POLL", "30")

@@ -1,0 +1,124 @@
+"""How much a session's next read asks for: sized to the traffic, and to how busy the loop is.
+
+asyncio's socket transport reads `recv(transport.max_size)`, 256 KiB every time,
+and CPython allocates the whole request before `recv` and shrinks it after;
+above glibc's 128 KiB mmap threshold that is an mmap, a page fault, an mremap
+and a munmap for every read, however few bytes arrived (~15 us against ~2 us
+for a 64 KiB request). So a session sets `max_size` before each read:
+
+- **A busy loop** (several peers ready at once, or no way to tell): throughput
+  first. Reads start at `READ_SMALL`, grow 4x while each one fills its buffer (a
+  bulk sender) up to the session's ceiling, and fall back to `READ_SMALL` after a
+  read shorter than that.
+- **A loop serving one peer** (`BusyPollSelector.solo_polls`: the same socket,
+  alone, for the last `SOLO_POLLS` polls): latency first. A peer that keeps a
+  window of data in flight (an echo client, a relay's far side) waits for its
+  bytes to come back before it sends more. Reading its whole burst at once and
+  answering it at once leaves the peer idle while we work and us idle while it
+  works. Reading half the burst (`pipelined_read_size`) sends the first half's
+  answer back while the second half is still queued, so the peer tops up its
+  window while we read on: on 2 cores, one echo connection with a 32 KiB window
+  went from ~450 to ~580 MiB/s, with 64 KiB from ~540 to ~740, with 128 KiB
+  from ~920 to ~1,300 (`benchmarks/echo_once.py --conns 1 --window K`, 2 rounds
+  each). A read that fills its buffer asks the kernel how much is still queued
+  (FIONREAD), so a bulk sender's burst is seen as the large one it is and its
+  reads are half of that: a sender far ahead of us gets `READ_LARGE` reads,
+  one barely ahead gets smaller ones (which cost nothing: each read takes what
+  is there, and the next one is already waiting).
+
+The split is only made for a loop serving one peer: with 8 echo connections,
+16 KiB reads cost ~30% against the throughput policy (the CPU is the limit
+there, and every read has a fixed cost in Python).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # not a POSIX system: no FIONREAD, so no split by queued bytes
+    fcntl = termios = None  # type: ignore[assignment]
+
+READ_SMALL = 64 * 1024
+"""What a read asks for at first and after any short read on a busy loop: below glibc's
+mmap threshold (128 KiB), so a read of a few bytes costs one heap allocation, not four
+syscalls."""
+READ_LARGE = 512 * 1024
+"""What a read may grow to while each one fills its buffer (a bulk sender): half the reads
+of asyncio's 256 KiB, and so half the per-chunk work. Not 1 MiB: with 8 bulk connections
+1 MiB reads ran at 0.93x a bare asyncio echo against 1.04x for 512 KiB (5 alternating
+rounds, 256 MiB each; 1 connection: no difference), and took 2-3x the page faults."""
+READ_CONDUIT = 256 * 1024
+"""The most a read asks for in a session with a handler (exec, relay): asyncio's own size,
+which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
+READ_PIPELINE_MIN = 16 * 1024
+"""The smallest piece a burst is split into. Each read costs ~10 us of Python whatever its
+size: a 32 KiB window read in 8 KiB pieces ran at ~440 MiB/s, in 16 KiB pieces ~580."""
+SOLO_POLLS = 4
+"""How many polls in a row must find this one socket alone before reads are split; with 8
+busy echo connections a run of 4 almost never happens, with one it always does."""
+
+_FIONREAD = getattr(termios, "FIONREAD", None)
+_NOTHING = bytes(4)
+
+
+def adaptable_reader(transport: Any) -> Any:
+    """`transport` if its reads can be sized by the session (set to `READ_SMALL`), else None.
+
+    asyncio's plain socket transport reads `recv(self.max_size)`, an instance
+    attribute it never changes. uvloop reads into one preallocated buffer (no
+    allocation to avoid), and a TLS transport's reads go through the SSL protocol's
+    own buffer, so neither has anything to adapt.
+    """
+    if type(getattr(transport, "max_size", None)) is not int:
+        return None
+    try:
+        transport.max_size = READ_SMALL
+    except (AttributeError, TypeError):
+        return None
+    return transport
+
+
+def queued_bytes(fd: int) -> int | None:
+    """Bytes the kernel holds for socket `fd` that no read has taken yet; None if it cannot say."""
+    if _FIONREAD is None or fd < 0:
+        return None
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, _FIONREAD, _NOTHING), "little")
+    except OSError:
+        return None
+
+
+def pipelined_read_size(burst: int, ceiling: int) -> int:
+    """Half of `burst`, rounded down to a power of two, within `READ_PIPELINE_MIN`..`ceiling`."""
+    half = burst >> 1
+    if half <= READ_PIPELINE_MIN:
+        return READ_PIPELINE_MIN
+    if half >= ceiling:
+        return ceiling
+    return 1 << (half.bit_length() - 1)
+
+
+def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -> int:
+    """What the next read should ask for, after one that got `nbytes` of the `limit` it asked.
+
+    `ceiling`: the most a read of this session may ask for. `fd`: its socket, asked
+    how much is still queued when a read filled its buffer. `solo`: the loop is
+    serving this socket alone, so reads split bursts in two (see the module's
+    docstring); otherwise they follow the throughput policy.
+    """
+    if solo:
+        if nbytes < limit:  # the read emptied the socket: that was the whole burst
+            return pipelined_read_size(nbytes, ceiling)
+        if limit >= ceiling:
+            return limit
+        queued = queued_bytes(fd)
+        if queued is not None:
+            return pipelined_read_size(nbytes + queued, ceiling)
+    if nbytes == limit:
+        return min(limit * 4, ceiling) if limit < ceiling else limit
+    if nbytes < READ_SMALL < limit:
+        return READ_SMALL
+    return limit

@@ -1,0 +1,91 @@
+"""The read-size policy on its own: the sizes it picks, and the kernel's queued-byte count
+it reads (a real socket pair). The policy at work on live sessions: test_read_size.py."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tcpbench.engine.readsize import (READ_LARGE, READ_PIPELINE_MIN, READ_SMALL, next_read_size,
+                                      pipelined_read_size, queued_bytes)
+
+pytestmark = pytest.mark.timeout(10)
+
+KIB = 1024
+
+
+@pytest.mark.parametrize(("burst", "size"), [
+    (0, READ_PIPELINE_MIN),
+    (20 * KIB, READ_PIPELINE_MIN),  # never below the floor: each read costs ~10 us of Python
+    (32 * KIB, 16 * KIB),
+    (64 * KIB, 32 * KIB),
+    (100 * KIB, 32 * KIB),  # half is 50 KiB: rounded down to a power of two
+    (128 * KIB, 64 * KIB),
+    (4 << 20, READ_LARGE),  # a bulk sender's burst: straight to the ceiling
+])
+def test_a_burst_is_read_in_halves(burst, size):
+    assert pipelined_read_size(burst, READ_LARGE) == size
+
+
+def test_the_ceiling_bounds_a_split():
+    assert pipelined_read_size(4 << 20, 256 * KIB) == 256 * KIB
+
+
+def test_queued_bytes_is_what_the_kernel_holds_unread():
+    mine, peer = socket.socketpair()
+    try:
+        assert queued_bytes(mine.fileno()) == 0
+        peer.sendall(b"x" * 3000)
+        assert queued_bytes(mine.fileno()) == 3000
+        mine.recv(1000)
+        assert queued_bytes(mine.fileno()) == 2000
+    finally:
+        mine.close()
+        peer.close()
+    assert queued_bytes(-1) is None
+
+
+def test_a_closed_socket_cannot_say():
+    mine, peer = socket.socketpair()
+    fd = mine.fileno()
+    mine.close()
+    peer.close()
+    assert queued_bytes(fd) is None
+
+
+def test_on_a_busy_loop_reads_grow_while_full_and_fall_back_after_a_short_one():
+    assert next_read_size(READ_SMALL, READ_SMALL, READ_LARGE, -1, solo=False) == 4 * READ_SMALL
+    assert next_read_size(READ_LARGE, READ_LARGE, READ_LARGE, -1, solo=False) == READ_LARGE
+    assert next_read_size(300 * KIB, READ_LARGE, READ_LARGE, -1, solo=False) == READ_LARGE
+    assert next_read_size(6, READ_LARGE, READ_LARGE, -1, solo=False) == READ_SMALL
+    assert next_read_size(6, 16 * KIB, READ_LARGE, -1, solo=False) == 16 * KIB
+
+
+def test_served_alone_a_short_read_halves_the_burst_it_emptied():
+    assert next_read_size(64 * KIB, READ_LARGE, READ_LARGE, -1, solo=True) == 32 * KIB
+    assert next_read_size(6, READ_SMALL, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
+
+
+def test_served_alone_a_full_read_asks_the_kernel_what_is_left():
+    mine, peer = socket.socketpair()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # room for a burst
+    peer.setblocking(False)
+    try:
+        fd = mine.fileno()
+        peer.send(b"x" * 16 * KIB)  # the rest of a 32 KiB window after a 16 KiB read
+        assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 16 * KIB
+        mine.recv(64 * KIB)
+        assert peer.send(b"y" * 150 * KIB) == 150 * KIB  # a bulk sender's next burst
+        # A bulk sender's burst: 16 KiB read and 150 KiB queued, read in 64 KiB pieces
+        assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 64 * KIB
+        assert next_read_size(16 * KIB, 16 * KIB, 32 * KIB, fd, solo=True) == 32 * KIB
+        assert len(mine.recv(100 * KIB)) == 100 * KIB and queued_bytes(fd) == 50 * KIB
+        # 50 KiB still waits after a read of 64 KiB: the next is half of 114 KiB, rounded down
+        assert next_read_size(64 * KIB, 64 * KIB, READ_LARGE, fd, solo=True) == 32 * KIB
+    finally:
+        mine.close()
+        peer.close()
+    # A socket that cannot tell: grow as on a busy loop rather than guess.
+    assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, -1, solo=True) == 64 * KIB
+    assert next_read_size(READ_LARGE, READ_LARGE, READ_LARGE, -1, solo=True) == READ_LARGE
