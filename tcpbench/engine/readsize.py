@@ -11,24 +11,23 @@ for a 64 KiB request). So a session sets `max_size` before each read:
   bulk sender) up to the session's ceiling, and fall back to `READ_SMALL` after a
   read shorter than that.
 - **A loop serving one peer** (`BusyPollSelector.solo_polls`: the same socket,
-  alone, for the last `SOLO_POLLS` polls): latency first. A peer that keeps a
-  window of data in flight (an echo client, a relay's far side) waits for its
-  bytes to come back before it sends more. Reading its whole burst at once and
-  answering it at once leaves the peer idle while we work and us idle while it
-  works. Reading half the burst (`pipelined_read_size`) sends the first half's
-  answer back while the second half is still queued, so the peer tops up its
-  window while we read on: on 2 cores, one echo connection with a 32 KiB window
-  went from ~450 to ~580 MiB/s, with 64 KiB from ~540 to ~740, with 128 KiB
-  from ~920 to ~1,300 (`benchmarks/echo_once.py --conns 1 --window K`, 2 rounds
-  each). A read that fills its buffer asks the kernel how much is still queued
-  (FIONREAD), so a bulk sender's burst is seen as the large one it is and its
-  reads are half of that: a sender far ahead of us gets `READ_LARGE` reads,
-  one barely ahead gets smaller ones (which cost nothing: each read takes what
-  is there, and the next one is already waiting).
+  alone, for the last `SOLO_POLLS` polls) and a small burst: latency first. A
+  peer that keeps a window of data in flight (an echo client, a request/response
+  peer) waits for its bytes to come back before it sends more. Reading its whole
+  burst and answering it at once leaves the peer idle while we work, and us idle
+  while it works. Reading half the burst (`pipelined_read_size`) sends the first
+  half's answer while the second half is still queued, so the peer tops up its
+  window while we read on. The burst is what a read filled its buffer with plus
+  what the kernel still holds (FIONREAD), or a read of at most `SPLIT_MAX / 2`
+  that emptied the socket. A larger read that emptied it may be the rest of a
+  bigger burst, so the next read asks for `SPLIT_MAX` and, if it fills, FIONREAD
+  tells. Bursts above `SPLIT_MAX` (a bulk sender, a large window) are read as on
+  a busy loop.
 
 The split is only made for a loop serving one peer: with 8 echo connections,
 16 KiB reads cost ~30% against the throughput policy (the CPU is the limit
-there, and every read has a fixed cost in Python).
+there, and every read has a fixed cost in Python). The figures are under
+`SPLIT_MAX` and `READ_PIPELINE_MIN`.
 """
 
 from __future__ import annotations
@@ -56,6 +55,15 @@ which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
 READ_PIPELINE_MIN = 16 * 1024
 """The smallest piece a burst is split into. Each read costs ~10 us of Python whatever its
 size: a 32 KiB window read in 8 KiB pieces ran at ~440 MiB/s, in 16 KiB pieces ~580."""
+SPLIT_MAX = 32 * 1024
+"""The largest burst read in halves; larger ones are read as on a busy loop. Where each
+read's fixed cost (~10 us of Python) is near the time its copies take, the overlap pays;
+above, the extra reads cost more than it gives. One echo connection, 3 rotated rounds of
+`benchmarks/echo_ab.py` each, before splitting -> after:
+- SPLIT_MAX 32 KiB: a 32 KiB window 471 -> 552 MiB/s, 64 KiB 717 -> 718, 128 KiB 1,561 -> 1,550;
+- SPLIT_MAX 64 KiB: 32 KiB 462 -> 557, 64 KiB 702 -> 787, but 128 KiB 1,501 -> 1,408: a peer
+  streaming a large window through 16-32 KiB pieces shows little queued at times, the reads
+  stay small, and the server runs out of CPU."""
 SOLO_POLLS = 4
 """How many polls in a row must find this one socket alone before reads are split; with 8
 busy echo connections a run of 4 almost never happens, with one it always does."""
@@ -110,13 +118,17 @@ def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -
     docstring); otherwise they follow the throughput policy.
     """
     if solo:
-        if nbytes < limit:  # the read emptied the socket: that was the whole burst
-            return pipelined_read_size(nbytes, ceiling)
-        if limit >= ceiling:
-            return limit
-        queued = queued_bytes(fd)
-        if queued is not None:
-            return pipelined_read_size(nbytes + queued, ceiling)
+        if nbytes < limit:  # the read emptied the socket
+            if nbytes <= SPLIT_MAX // 2:  # a small burst: the next one is read in halves
+                return pipelined_read_size(nbytes, ceiling)
+            if nbytes <= SPLIT_MAX:
+                # The whole burst, or the rest of a larger one whose first part an earlier
+                # read took: ask for SPLIT_MAX, so that a read filling it measures the burst.
+                return SPLIT_MAX
+        elif limit < ceiling:
+            queued = queued_bytes(fd)
+            if queued is not None and nbytes + queued <= SPLIT_MAX:
+                return pipelined_read_size(nbytes + queued, ceiling)
     if nbytes == limit:
         return min(limit * 4, ceiling) if limit < ceiling else limit
     if nbytes < READ_SMALL < limit:

@@ -67,8 +67,9 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
             assert max(sizes) > ASYNCIO_DEFAULT_READ, max(sizes)
             assert len(sizes) < BULK // ASYNCIO_DEFAULT_READ, len(sizes)
         else:
-            # Served alone, a read takes half of what the kernel holds: how far the
-            # sender gets ahead sets the size, but it stays well above READ_SMALL.
+            # Served alone, a read that finds a small burst (the sending thread fell
+            # behind for a moment) makes the next one half that size, so the sizes
+            # depend on the sender's luck; on average they stay well above READ_SMALL.
             assert max(sizes) >= 2 * READ_SMALL, max(sizes)
             assert len(sizes) < BULK // (2 * READ_SMALL), len(sizes)
 
@@ -119,7 +120,7 @@ def _windowed_echo(port: int, payload: bytes, window: int) -> bytes:
 async def test_a_peer_served_alone_gets_its_window_read_in_halves(manager: SessionManager) -> None:
     """On the busy-poll loop, a peer that waits for its bytes to come back has its burst read
     half at a time, so the first half's echo is on its way while the second half is read."""
-    window = 64 * 1024
+    window = 32 * 1024
     sizes: list[int] = []
 
     def on_event(event: ev.Event) -> None:

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from tcpbench.engine.readsize import (READ_LARGE, READ_PIPELINE_MIN, READ_SMALL, next_read_size,
-                                      pipelined_read_size, queued_bytes)
+from tcpbench.engine.readsize import (READ_LARGE, READ_PIPELINE_MIN, READ_SMALL, SPLIT_MAX,
+                                      next_read_size, pipelined_read_size, queued_bytes)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -62,9 +62,25 @@ def test_on_a_busy_loop_reads_grow_while_full_and_fall_back_after_a_short_one():
     assert next_read_size(6, 16 * KIB, READ_LARGE, -1, solo=False) == 16 * KIB
 
 
-def test_served_alone_a_short_read_halves_the_burst_it_emptied():
-    assert next_read_size(64 * KIB, READ_LARGE, READ_LARGE, -1, solo=True) == 32 * KIB
+def test_served_alone_a_small_burst_emptied_by_one_read_splits_the_next():
+    assert SPLIT_MAX == 32 * KIB  # the figures below are for this value
+    assert next_read_size(16 * KIB, READ_SMALL, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
     assert next_read_size(6, READ_SMALL, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
+    assert next_read_size(6, READ_LARGE, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
+
+
+def test_served_alone_a_larger_read_that_emptied_the_socket_asks_for_split_max():
+    """It may be a whole burst of up to SPLIT_MAX, or the rest of a larger one whose first
+    part an earlier read took: no split on its word alone, but a next read that fills
+    SPLIT_MAX lets FIONREAD tell."""
+    assert next_read_size(SPLIT_MAX, READ_SMALL, READ_LARGE, -1, solo=True) == SPLIT_MAX
+    assert next_read_size(SPLIT_MAX // 2 + 1, 256 * KIB, READ_LARGE, -1, solo=True) == SPLIT_MAX
+
+
+def test_served_alone_a_burst_above_split_max_is_read_as_on_a_busy_loop():
+    assert next_read_size(SPLIT_MAX + 1, READ_LARGE, READ_LARGE, -1, solo=True) == READ_SMALL
+    assert next_read_size(SPLIT_MAX + 1, READ_SMALL, READ_LARGE, -1, solo=True) == READ_SMALL
+    assert next_read_size(6 * SPLIT_MAX, READ_LARGE, READ_LARGE, -1, solo=True) == READ_LARGE
 
 
 def test_served_alone_a_full_read_asks_the_kernel_what_is_left():
@@ -73,16 +89,24 @@ def test_served_alone_a_full_read_asks_the_kernel_what_is_left():
     peer.setblocking(False)
     try:
         fd = mine.fileno()
-        peer.send(b"x" * 16 * KIB)  # the rest of a 32 KiB window after a 16 KiB read
+        # A 32 KiB window: a read filled 16 KiB and the other 16 KiB waits. Halves.
+        assert peer.send(b"x" * 16 * KIB) == 16 * KIB
         assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 16 * KIB
-        mine.recv(64 * KIB)
-        assert peer.send(b"y" * 150 * KIB) == 150 * KIB  # a bulk sender's next burst
-        # A bulk sender's burst: 16 KiB read and 150 KiB queued, read in 64 KiB pieces
+        assert next_read_size(16 * KIB, SPLIT_MAX, READ_LARGE, fd, solo=True) == 16 * KIB
+        # The same read with nothing behind it: its 16 KiB were the whole burst.
+        assert len(mine.recv(64 * KIB)) == 16 * KIB
+        assert next_read_size(SPLIT_MAX, SPLIT_MAX, READ_LARGE, fd, solo=True) == 16 * KIB
+        # A bulk sender: 150 KiB behind a full 16 KiB read is far more than SPLIT_MAX,
+        # so the reads grow 4x as on a busy loop, up to the ceiling.
+        assert peer.send(b"y" * 150 * KIB) == 150 * KIB
         assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 64 * KIB
         assert next_read_size(16 * KIB, 16 * KIB, 32 * KIB, fd, solo=True) == 32 * KIB
-        assert len(mine.recv(100 * KIB)) == 100 * KIB and queued_bytes(fd) == 50 * KIB
-        # 50 KiB still waits after a read of 64 KiB: the next is half of 114 KiB, rounded down
-        assert next_read_size(64 * KIB, 64 * KIB, READ_LARGE, fd, solo=True) == 32 * KIB
+        assert next_read_size(128 * KIB, 128 * KIB, READ_LARGE, fd, solo=True) == READ_LARGE
+        # Only 10 KiB behind a full 16 KiB read: a 26 KiB burst, split.
+        assert len(mine.recv(140 * KIB)) == 140 * KIB and queued_bytes(fd) == 10 * KIB
+        assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 16 * KIB
+        # At the ceiling already: no need to ask the kernel.
+        assert next_read_size(32 * KIB, 32 * KIB, 32 * KIB, fd, solo=True) == 32 * KIB
     finally:
         mine.close()
         peer.close()
