@@ -5,7 +5,8 @@
 BEFORE_DIR and AFTER_DIR are source trees of tcpbench (e.g. a `git worktree` of the
 older commit and this checkout). Each server runs as `python -P -m tcpbench serve echo`
 with PYTHONPATH set to its tree (`-P`: the runner's working directory must not shadow
-it), on the standard asyncio loop, its event lines going to a file. Each round runs the
+it), with `--loop asyncio` and the default busy poll (TCPBENCH_BUSY_POLL unset), its
+event lines going to a file. Each round runs the
 three servers once, in an order rotated by the round, a fresh process each, and pushes
 M MiB through N connections (a window of KIB KiB per connection, or 0 for bulk), every
 byte checked as `part_echo` does. Prints each server's median and rounds, and the ratios
@@ -37,10 +38,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     servers = {
-        "before": ["env", f"PYTHONPATH={args.before.resolve()}", PYTHON, "-P", "-m", "tcpbench",
-                   "serve", "echo"],
-        "after": ["env", f"PYTHONPATH={args.after.resolve()}", PYTHON, "-P", "-m", "tcpbench",
-                  "serve", "echo"],
+        name: ["env", "-u", "TCPBENCH_BUSY_POLL", f"PYTHONPATH={tree.resolve()}", PYTHON, "-P",
+               "-m", "tcpbench", "--loop", "asyncio", "serve", "echo"]
+        for name, tree in (("before", args.before), ("after", args.after))
+    } | {
         "socat": ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"],
     }
     stream = Stream(args.mib << 20, args.conns)

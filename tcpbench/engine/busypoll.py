@@ -47,9 +47,9 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
     behaves as the base's: it returns when an event is ready or `timeout` has
     passed, and a timeout of 0 or less never spins. `spins` and `hits` count
     spins started and spins that found an event. `solo_polls` counts the polls
-    in a row that found exactly one file ready, the same one (polls that find
-    nothing do not break the run): how long the loop has been serving one peer
-    alone, which sessions read to size their reads (`readsize.py`).
+    in a row that found exactly one file ready, the same one (`solo_fd`; polls
+    that find nothing do not break the run): how long the loop has been serving
+    one peer alone, which sessions read to size their reads (`readsize.py`).
     """
 
     def __init__(self, budget_us: float = DEFAULT_BUDGET_US, clock=time.perf_counter) -> None:
@@ -59,19 +59,23 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         self.spins = 0
         self.hits = 0
         self.solo_polls = 0
-        self._solo_fd = -1
+        self.solo_fd = -1
         self._after_io = False
         self._skip = 0
         self._next_skip = 1
 
     def select(self, timeout: float | None = None) -> list:
+        ready = self._select(timeout)
+        if ready:
+            self._note(ready)
+        return ready
+
+    def _select(self, timeout: float | None) -> list:
         poll = super().select
         if timeout is not None and timeout <= 0:
             # A look between callbacks says nothing about whether traffic stopped.
             ready = poll(0)
-            if ready:
-                self._after_io = True
-                self._note(ready)
+            self._after_io = self._after_io or bool(ready)
             return ready
         if not self._after_io or not self.budget:
             ready = poll(timeout)
@@ -79,25 +83,20 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
             self._skip -= 1
             ready = poll(timeout)
         else:
-            ready = self._spin(poll, timeout)
-            if ready:
-                self._note(ready)
-            return ready
+            return self._spin(poll, timeout)
         self._after_io = bool(ready)
-        if ready:
-            self._note(ready)
         return ready
 
     def _note(self, ready: list) -> None:
         if len(ready) == 1:
             fd = ready[0][0].fd
-            if fd == self._solo_fd:
+            if fd == self.solo_fd:
                 self.solo_polls += 1
             else:
-                self._solo_fd = fd
+                self.solo_fd = fd
                 self.solo_polls = 1
         else:
-            self._solo_fd = -1
+            self.solo_fd = -1
             self.solo_polls = 0
 
     def _spin(self, poll, timeout: float | None) -> list:

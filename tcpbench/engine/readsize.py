@@ -8,30 +8,32 @@ for a 64 KiB request). So a session sets `max_size` before each read:
 
 - **A busy loop** (several peers ready at once, or no way to tell): throughput
   first. Reads start at `READ_SMALL`, grow 4x while each one fills its buffer (a
-  bulk sender) up to the session's ceiling, and fall back to `READ_SMALL` after a
+  bulk sender) up to the session's ceiling, and go back to `READ_SMALL` after a
   read shorter than that.
-- **A loop serving one peer** (`BusyPollSelector.solo_polls`: the same socket,
-  alone, for the last `SOLO_POLLS` polls) and a small burst: latency first. A
-  peer that keeps a window of data in flight (an echo client, a request/response
-  peer) waits for its bytes to come back before it sends more. Reading its whole
-  burst and answering it at once leaves the peer idle while we work, and us idle
-  while it works. Reading half the burst (`pipelined_read_size`) sends the first
-  half's answer while the second half is still queued, so the peer tops up its
-  window while we read on. The burst is what a read filled its buffer with plus
-  what the kernel still holds (FIONREAD), or a read of at most `SPLIT_MAX / 2`
-  that emptied the socket. A larger read that emptied it may be the rest of a
-  bigger burst, so the next read asks for `SPLIT_MAX` and, if it fills, FIONREAD
-  tells. Bursts above `SPLIT_MAX` (a bulk sender, a large window) are read as on
-  a busy loop.
+- **A loop serving one peer** (`BusyPollSelector.solo_polls`: this socket, alone,
+  for the last `SOLO_POLLS` polls) and a small burst: latency first. A peer that
+  keeps a window of data in flight (an echo client, a request/response peer)
+  waits for its bytes to come back before it sends more. Reading its whole burst
+  and answering it at once leaves the peer idle while we work, and us idle while
+  it works. Reading a burst of up to `SPLIT_MAX` in `READ_SPLIT` pieces (halves)
+  sends the first half's answer while the second half is still queued, so the
+  peer tops up its window while we read on. The burst is what a read filled its
+  buffer with plus what the kernel still holds (FIONREAD), or a read of at most
+  `READ_SPLIT` that emptied the socket. A larger read that emptied it may be the
+  part of a bigger burst that has arrived so far, so the next read asks for
+  `SPLIT_MAX` and, if it fills, FIONREAD tells. So a burst of 16-32 KiB that
+  always arrives whole before we read is read whole. Bursts above `SPLIT_MAX` (a
+  bulk sender, a large window) are read as on a busy loop.
 
 The split is only made for a loop serving one peer: with 8 echo connections,
 16 KiB reads cost ~30% against the throughput policy (the CPU is the limit
 there, and every read has a fixed cost in Python). The figures are under
-`SPLIT_MAX` and `READ_PIPELINE_MIN`.
+`SPLIT_MAX` and `READ_SPLIT`.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 try:
@@ -52,18 +54,20 @@ rounds, 256 MiB each; 1 connection: no difference), and took 2-3x the page fault
 READ_CONDUIT = 256 * 1024
 """The most a read asks for in a session with a handler (exec, relay): asyncio's own size,
 which the handler queue's bound (`CONDUIT_QUEUE_LIMIT`) was measured with."""
-READ_PIPELINE_MIN = 16 * 1024
-"""The smallest piece a burst is split into. Each read costs ~10 us of Python whatever its
-size: a 32 KiB window read in 8 KiB pieces ran at ~440 MiB/s, in 16 KiB pieces ~580."""
-SPLIT_MAX = 32 * 1024
-"""The largest burst read in halves; larger ones are read as on a busy loop. Where each
+READ_SPLIT = 16 * 1024
+"""What each read asks for while a small burst is split: half of the largest burst split
+(`SPLIT_MAX`). Each read costs ~10 us of Python whatever its size: a 32 KiB window read in
+8 KiB pieces ran at ~440 MiB/s, in 16 KiB pieces ~580."""
+SPLIT_MAX = 2 * READ_SPLIT
+"""The largest burst that is split; larger ones are read as on a busy loop. Where each
 read's fixed cost (~10 us of Python) is near the time its copies take, the overlap pays;
 above, the extra reads cost more than it gives. One echo connection, 3 rotated rounds of
 `benchmarks/echo_ab.py` each, before splitting -> after:
-- SPLIT_MAX 32 KiB: a 32 KiB window 471 -> 552 MiB/s, 64 KiB 717 -> 718, 128 KiB 1,561 -> 1,550;
-- SPLIT_MAX 64 KiB: 32 KiB 462 -> 557, 64 KiB 702 -> 787, but 128 KiB 1,501 -> 1,408: a peer
-  streaming a large window through 16-32 KiB pieces shows little queued at times, the reads
-  stay small, and the server runs out of CPU."""
+- bursts of up to 32 KiB split: a 32 KiB window 471 -> 552 MiB/s, 64 KiB 717 -> 718,
+  128 KiB 1,561 -> 1,550;
+- up to 64 KiB split: 32 KiB 462 -> 557, 64 KiB 702 -> 787, but 128 KiB 1,501 -> 1,408: a
+  peer streaming a large window through 16-32 KiB pieces shows little queued at times, the
+  reads stay small, and the server runs out of CPU."""
 SOLO_POLLS = 4
 """How many polls in a row must find this one socket alone before reads are split; with 8
 busy echo connections a run of 4 almost never happens, with one it always does."""
@@ -94,19 +98,9 @@ def queued_bytes(fd: int) -> int | None:
     if _FIONREAD is None or fd < 0:
         return None
     try:
-        return int.from_bytes(fcntl.ioctl(fd, _FIONREAD, _NOTHING), "little")
+        return int.from_bytes(fcntl.ioctl(fd, _FIONREAD, _NOTHING), sys.byteorder)
     except OSError:
         return None
-
-
-def pipelined_read_size(burst: int, ceiling: int) -> int:
-    """Half of `burst`, rounded down to a power of two, within `READ_PIPELINE_MIN`..`ceiling`."""
-    half = burst >> 1
-    if half <= READ_PIPELINE_MIN:
-        return READ_PIPELINE_MIN
-    if half >= ceiling:
-        return ceiling
-    return 1 << (half.bit_length() - 1)
 
 
 def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -> int:
@@ -114,23 +108,26 @@ def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -
 
     `ceiling`: the most a read of this session may ask for. `fd`: its socket, asked
     how much is still queued when a read filled its buffer. `solo`: the loop is
-    serving this socket alone, so reads split bursts in two (see the module's
-    docstring); otherwise they follow the throughput policy.
+    serving this socket alone, so small bursts are split (see the module's
+    docstring); otherwise reads follow the throughput policy. Never returns less
+    than `READ_SPLIT` or more than `ceiling` (given a `limit` within them).
     """
     if solo:
         if nbytes < limit:  # the read emptied the socket
-            if nbytes <= SPLIT_MAX // 2:  # a small burst: the next one is read in halves
-                return pipelined_read_size(nbytes, ceiling)
+            if nbytes <= READ_SPLIT:
+                return READ_SPLIT
             if nbytes <= SPLIT_MAX:
-                # The whole burst, or the rest of a larger one whose first part an earlier
-                # read took: ask for SPLIT_MAX, so that a read filling it measures the burst.
+                # The whole burst, or the part of a larger one that has arrived so far (a
+                # peer streaming a large window): ask for SPLIT_MAX, so that a read that
+                # fills it measures the burst. Splitting on this read's word alone made a
+                # 128 KiB window 0.59x and a 64 KiB one 0.78x (echo_ab.py, 3 rounds).
                 return SPLIT_MAX
         elif limit < ceiling:
             queued = queued_bytes(fd)
             if queued is not None and nbytes + queued <= SPLIT_MAX:
-                return pipelined_read_size(nbytes + queued, ceiling)
+                return READ_SPLIT
     if nbytes == limit:
         return min(limit * 4, ceiling) if limit < ceiling else limit
-    if nbytes < READ_SMALL < limit:
+    if nbytes < READ_SMALL and limit != READ_SMALL:
         return READ_SMALL
     return limit

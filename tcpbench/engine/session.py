@@ -45,7 +45,7 @@ import asyncio
 import socket
 import struct
 import time
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
@@ -53,12 +53,16 @@ from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.filestream import FileSending, FileStream
 from tcpbench.engine.flow import ReadFlow
 from tcpbench.engine.linger import LingerQueue
-from tcpbench.engine.readsize import (READ_CONDUIT, READ_LARGE, READ_SMALL,  # noqa: F401
-                                      SOLO_POLLS, adaptable_reader, next_read_size)
+from tcpbench.engine.readsize import (READ_CONDUIT, READ_LARGE, SOLO_POLLS, adaptable_reader,
+                                      next_read_size)
 from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED,  # noqa: F401
                                     FINAL_STATES, OPEN, OUR_FIN, PEER_FIN, RESET)
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
                                     Service)
+
+if TYPE_CHECKING:
+    from tcpbench.engine.busypoll import BusyPollSelector
+
 
 @runtime_checkable
 class SessionOwner(Protocol):
@@ -193,10 +197,12 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         """The transport whose read size this session adapts (asyncio's socket transport's
         `max_size`); None where there is none to adapt (uvloop, TLS)."""
         self._read_ceiling = READ_LARGE
-        self._poller: Any = None
+        self._poller: BusyPollSelector | None = None
         """The loop's `BusyPollSelector` (it tells whether this socket is the only one
         served), or None on a loop that cannot tell."""
         self._fd = -1
+        """The socket's file descriptor while `_reader` is set (FIONREAD asks it how much
+        waits, and `_poller` names the socket it serves alone by it); -1 otherwise."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
             # A handler's queue pauses reading past its limit, but only after a read:
@@ -290,6 +296,8 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         if transport is not None:
             self.transport = transport
             self._reader = None  # TLS reads through its own buffer now
+            self._poller = None
+            self._fd = -1
         from tcpbench.engine.tls import negotiated
 
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
@@ -312,8 +320,10 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         reader = self._reader
         if reader is not None:
             poller = self._poller
-            reader.max_size = next_read_size(nbytes, reader.max_size, self._read_ceiling, self._fd,
-                                             poller is not None and poller.solo_polls >= SOLO_POLLS)
+            reader.max_size = next_read_size(
+                nbytes, reader.max_size, self._read_ceiling, self._fd,
+                poller is not None and poller.solo_polls >= SOLO_POLLS
+                and poller.solo_fd == self._fd)
         owner = self.owner
         owner.bytes_in += nbytes
         if owner.has_subscribers:

@@ -141,15 +141,19 @@ def test_solo_polls_count_one_socket_served_alone(selector, pair):
             assert selector.solo_polls == expected
         assert selector.select(0.001) == [] and selector.select(0) == []
         assert selector.solo_polls == 3  # an empty poll (a timer, a look between callbacks)
+        pair[1].send(b"x")
+        assert len(selector.select(0)) == 1 and pair[0].recv(16) == b"x"
+        assert (selector.solo_polls, selector.solo_fd) == (4, pair[0].fileno())  # a look counts
         other_peer.send(b"y")
         assert len(selector.select(None)) == 1 and other_mine.recv(16) == b"y"
         assert selector.solo_polls == 1  # a different socket starts a new run
+        assert selector.solo_fd == other_mine.fileno()
         traffic(selector, pair)
         assert selector.solo_polls == 1
         pair[1].send(b"x")
         other_peer.send(b"y")
         assert len(selector.select(None)) == 2
-        assert selector.solo_polls == 0  # two peers at once: the loop is not serving one alone
+        assert (selector.solo_polls, selector.solo_fd) == (0, -1)  # two peers at once
         assert pair[0].recv(16) == b"x" and other_mine.recv(16) == b"y"
         traffic(selector, pair)
         traffic(selector, pair)

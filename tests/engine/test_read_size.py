@@ -8,12 +8,13 @@ import collections
 import hashlib
 import socket
 import threading
+import types
 
 import pytest
 
 from tcpbench.engine import SessionManager, events as ev
 from tcpbench.engine.registry import build_service
-from tcpbench.engine.session import READ_LARGE, READ_SMALL
+from tcpbench.engine.readsize import READ_LARGE, READ_SMALL, READ_SPLIT, SOLO_POLLS
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -68,8 +69,9 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
             assert len(sizes) < BULK // ASYNCIO_DEFAULT_READ, len(sizes)
         else:
             # Served alone, a read that finds a small burst (the sending thread fell
-            # behind for a moment) makes the next one half that size, so the sizes
-            # depend on the sender's luck; on average they stay well above READ_SMALL.
+            # behind for a moment) makes the next ones 16 or 32 KiB until a read fills
+            # and FIONREAD shows the rest, so the sizes depend on the sender's luck; on
+            # average they stay well above READ_SMALL.
             assert max(sizes) >= 2 * READ_SMALL, max(sizes)
             assert len(sizes) < BULK // (2 * READ_SMALL), len(sizes)
 
@@ -78,7 +80,7 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
         sock.sendall(b"ping\r\n")
         await wait_until(lambda: len(sizes) > before, 5, "the short read")
         assert sizes[-1] == 6
-        assert session._reader.max_size <= READ_SMALL
+        assert session._reader.max_size in (READ_SPLIT, READ_SMALL)  # served alone, or not
     finally:
         sock.close()
 
@@ -94,7 +96,7 @@ async def test_a_conversation_of_small_reads_never_asks_for_more_than_read_small
             writer.write(line)
             assert await asyncio.wait_for(reader.readexactly(len(line)), 5) == line
             if _reads_adapt():
-                assert session._reader.max_size <= READ_SMALL
+                assert session._reader.max_size in (READ_SPLIT, READ_SMALL)
     finally:
         writer.close()
 
@@ -117,9 +119,12 @@ def _windowed_echo(port: int, payload: bytes, window: int) -> bytes:
     return bytes(got)
 
 
-async def test_a_peer_served_alone_gets_its_window_read_in_halves(manager: SessionManager) -> None:
-    """On the busy-poll loop, a peer that waits for its bytes to come back has its burst read
-    half at a time, so the first half's echo is on its way while the second half is read."""
+async def _window_read_sizes(manager: SessionManager, not_alone: str = "") -> list[int]:
+    """The sizes of the reads of a 4 MiB echo through a 32 KiB window; every byte checked.
+    `not_alone`: the session's poller is a stand-in that says the loop is not serving this
+    socket alone ("short run": its count stays below SOLO_POLLS, as with other peers busy;
+    "other socket": the run is long but of another socket), where the real one would say
+    it is."""
     window = 32 * 1024
     sizes: list[int] = []
 
@@ -130,12 +135,40 @@ async def test_a_peer_served_alone_gets_its_window_read_in_halves(manager: Sessi
     manager.subscribe(on_event)
     listener = await manager.start_listener(build_service("echo"))
     payload = hashlib.shake_256(b"window").digest(4 << 20)
+    if not_alone:
+        def busy_loop_stand_in(session) -> None:
+            if session._poller is not None:
+                session._poller = (
+                    types.SimpleNamespace(solo_polls=SOLO_POLLS - 1, solo_fd=session._fd)
+                    if not_alone == "short run"
+                    else types.SimpleNamespace(solo_polls=SOLO_POLLS, solo_fd=session._fd + 1))
+        manager.subscribe(lambda event: busy_loop_stand_in(manager.sessions[event.session])
+                          if isinstance(event, ev.SessionOpened) else None)
     echoed = await asyncio.wait_for(
         asyncio.to_thread(_windowed_echo, listener.port, payload, window), 20)
     assert echoed == payload
     assert max(sizes) <= window  # the peer never had more in flight
+    return sizes
+
+
+async def test_a_peer_served_alone_gets_its_window_read_in_halves(manager: SessionManager) -> None:
+    """On the busy-poll loop, a peer that waits for its bytes to come back has its burst read
+    half at a time, so the first half's echo is on its way while the second half is read."""
+    sizes = await _window_read_sizes(manager)
     if getattr(asyncio.get_running_loop(), "poller", None) is None:
         return  # a loop that cannot tell whether it serves one peer keeps the bulk policy
     steady = sizes[len(sizes) // 4:]
-    halves = sum(size <= window // 2 for size in steady)
+    halves = sum(size <= READ_SPLIT for size in steady)
     assert halves >= 0.9 * len(steady), collections.Counter(steady).most_common(5)
+
+
+@pytest.mark.parametrize("not_alone", ["short run", "other socket"])
+async def test_a_peer_not_served_alone_gets_its_window_read_whole(manager: SessionManager,
+                                                                  not_alone: str) -> None:
+    """With other peers busy, smaller reads only add per-read cost: bursts are read whole."""
+    sizes = await _window_read_sizes(manager, not_alone)
+    steady = sizes[len(sizes) // 4:]
+    whole = sum(size > READ_SPLIT for size in steady)
+    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+        return  # uvloop reads into its own buffer: nothing to size
+    assert whole >= 0.5 * len(steady), collections.Counter(steady).most_common(5)

@@ -7,29 +7,12 @@ import socket
 
 import pytest
 
-from tcpbench.engine.readsize import (READ_LARGE, READ_PIPELINE_MIN, READ_SMALL, SPLIT_MAX,
-                                      next_read_size, pipelined_read_size, queued_bytes)
+from tcpbench.engine.readsize import (READ_LARGE, READ_SMALL, READ_SPLIT, SPLIT_MAX,
+                                      next_read_size, queued_bytes)
 
 pytestmark = pytest.mark.timeout(10)
 
 KIB = 1024
-
-
-@pytest.mark.parametrize(("burst", "size"), [
-    (0, READ_PIPELINE_MIN),
-    (20 * KIB, READ_PIPELINE_MIN),  # never below the floor: each read costs ~10 us of Python
-    (32 * KIB, 16 * KIB),
-    (64 * KIB, 32 * KIB),
-    (100 * KIB, 32 * KIB),  # half is 50 KiB: rounded down to a power of two
-    (128 * KIB, 64 * KIB),
-    (4 << 20, READ_LARGE),  # a bulk sender's burst: straight to the ceiling
-])
-def test_a_burst_is_read_in_halves(burst, size):
-    assert pipelined_read_size(burst, READ_LARGE) == size
-
-
-def test_the_ceiling_bounds_a_split():
-    assert pipelined_read_size(4 << 20, 256 * KIB) == 256 * KIB
 
 
 def test_queued_bytes_is_what_the_kernel_holds_unread():
@@ -54,27 +37,32 @@ def test_a_closed_socket_cannot_say():
     assert queued_bytes(fd) is None
 
 
-def test_on_a_busy_loop_reads_grow_while_full_and_fall_back_after_a_short_one():
+def test_on_a_busy_loop_reads_grow_while_full_and_go_back_after_a_short_one():
     assert next_read_size(READ_SMALL, READ_SMALL, READ_LARGE, -1, solo=False) == 4 * READ_SMALL
     assert next_read_size(READ_LARGE, READ_LARGE, READ_LARGE, -1, solo=False) == READ_LARGE
     assert next_read_size(300 * KIB, READ_LARGE, READ_LARGE, -1, solo=False) == READ_LARGE
     assert next_read_size(6, READ_LARGE, READ_LARGE, -1, solo=False) == READ_SMALL
-    assert next_read_size(6, 16 * KIB, READ_LARGE, -1, solo=False) == 16 * KIB
+    assert next_read_size(6, READ_SMALL, READ_LARGE, -1, solo=False) == READ_SMALL
+    # Reads left small by a split go back to READ_SMALL once the loop is busy, or grow.
+    assert next_read_size(6, READ_SPLIT, READ_LARGE, -1, solo=False) == READ_SMALL
+    assert next_read_size(READ_SPLIT, READ_SPLIT, READ_LARGE, -1, solo=False) == 4 * READ_SPLIT
 
 
 def test_served_alone_a_small_burst_emptied_by_one_read_splits_the_next():
-    assert SPLIT_MAX == 32 * KIB  # the figures below are for this value
-    assert next_read_size(16 * KIB, READ_SMALL, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
-    assert next_read_size(6, READ_SMALL, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
-    assert next_read_size(6, READ_LARGE, READ_LARGE, -1, solo=True) == READ_PIPELINE_MIN
+    assert (READ_SPLIT, SPLIT_MAX) == (16 * KIB, 32 * KIB)  # the figures below are for these
+    assert next_read_size(6, READ_SMALL, READ_LARGE, -1, solo=True) == READ_SPLIT
+    assert next_read_size(6, READ_LARGE, READ_LARGE, -1, solo=True) == READ_SPLIT
+    assert next_read_size(READ_SPLIT, READ_SMALL, READ_LARGE, -1, solo=True) == READ_SPLIT
+    assert next_read_size(READ_SPLIT - 1, READ_SPLIT, READ_LARGE, -1, solo=True) == READ_SPLIT
 
 
 def test_served_alone_a_larger_read_that_emptied_the_socket_asks_for_split_max():
-    """It may be a whole burst of up to SPLIT_MAX, or the rest of a larger one whose first
-    part an earlier read took: no split on its word alone, but a next read that fills
-    SPLIT_MAX lets FIONREAD tell."""
+    """It may be a whole burst of up to SPLIT_MAX, or the part of a larger one that has
+    arrived so far: no split on its word alone, but a next read that fills SPLIT_MAX lets
+    FIONREAD tell."""
     assert next_read_size(SPLIT_MAX, READ_SMALL, READ_LARGE, -1, solo=True) == SPLIT_MAX
-    assert next_read_size(SPLIT_MAX // 2 + 1, 256 * KIB, READ_LARGE, -1, solo=True) == SPLIT_MAX
+    assert next_read_size(READ_SPLIT + 1, 256 * KIB, READ_LARGE, -1, solo=True) == SPLIT_MAX
+    assert next_read_size(24 * KIB, SPLIT_MAX, READ_LARGE, -1, solo=True) == SPLIT_MAX
 
 
 def test_served_alone_a_burst_above_split_max_is_read_as_on_a_busy_loop():
@@ -89,13 +77,12 @@ def test_served_alone_a_full_read_asks_the_kernel_what_is_left():
     peer.setblocking(False)
     try:
         fd = mine.fileno()
-        # A 32 KiB window: a read filled 16 KiB and the other 16 KiB waits. Halves.
+        # A 32 KiB window: a read filled 16 KiB and the other 16 KiB waits: split.
         assert peer.send(b"x" * 16 * KIB) == 16 * KIB
-        assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == 16 * KIB
-        assert next_read_size(16 * KIB, SPLIT_MAX, READ_LARGE, fd, solo=True) == 16 * KIB
-        # The same read with nothing behind it: its 16 KiB were the whole burst.
+        assert next_read_size(16 * KIB, 16 * KIB, READ_LARGE, fd, solo=True) == READ_SPLIT
+        # A read filled 32 KiB and nothing waits: all of a 32 KiB burst: split.
         assert len(mine.recv(64 * KIB)) == 16 * KIB
-        assert next_read_size(SPLIT_MAX, SPLIT_MAX, READ_LARGE, fd, solo=True) == 16 * KIB
+        assert next_read_size(SPLIT_MAX, SPLIT_MAX, READ_LARGE, fd, solo=True) == READ_SPLIT
         # A bulk sender: 150 KiB behind a full 16 KiB read is far more than SPLIT_MAX,
         # so the reads grow 4x as on a busy loop, up to the ceiling.
         assert peer.send(b"y" * 150 * KIB) == 150 * KIB
