@@ -1,10 +1,11 @@
 """One echo measurement against one server, for A/B work between commits.
 
-    python benchmarks/echo_once.py [--conns N] [--mib M] [--bulk] [--server tcpbench|quiet|bare]
+    python benchmarks/echo_once.py [--conns N] [--mib M] [--window KIB | --bulk]
+                                   [--server tcpbench|quiet|bare|socat]
 
-Starts the server (`tcpbench serve echo` as typed, the same with --quiet-data, or the
-bare asyncio Protocol echo), pushes M MiB through N connections with a 32 KiB window
-(or bulk) exactly as `part_echo` does, checks every byte, and prints MiB/s and the
+Starts the server (`tcpbench serve echo` as typed, the same with --quiet-data, the
+bare asyncio Protocol echo, or socat PIPE), pushes M MiB through N connections with a
+KIB KiB window (32 by default, or bulk) exactly as `part_echo` does, checks every byte, and prints MiB/s and the
 server's CPU seconds per GiB. Run it alternately at two commits: server CPU per GiB
 moves much less with a noisy host than MiB/s does.
 """
