@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import PYTHON, Server, ServerSpec  # noqa: E402
-from benchmarks.part_echo import WINDOW, Stream, transfer  # noqa: E402
+from benchmarks.harness import PYTHON, Server, command_spec  # noqa: E402
+from benchmarks.part_echo import WINDOW, Stream, socat_pipe, transfer  # noqa: E402
 
 
 def main() -> int:
@@ -41,20 +41,15 @@ def main() -> int:
         name: ["env", "-u", "TCPBENCH_BUSY_POLL", f"PYTHONPATH={tree.resolve()}", PYTHON, "-P",
                "-m", "tcpbench", "--loop", "asyncio", "serve", "echo"]
         for name, tree in (("before", args.before), ("after", args.after))
-    } | {
-        "socat": ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"],
-    }
+    } | {"socat": socat_pipe}
     stream = Stream(args.mib << 20, args.conns)
     window = args.window * 1024 or None
     results: dict[str, list[float]] = {name: [] for name in servers}
     names = list(servers)
     for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            argv = servers[name]
-            takes_port = any("{port}" in arg for arg in argv)
-            spec = ServerSpec(name, lambda port, workdir, argv=argv: [a.format(port=port) for a in argv],
-                              port_from_output=not takes_port)
-            server = Server(spec, Path(tempfile.mkdtemp(prefix="echo-ab-")), 1)
+            server = Server(command_spec(name, servers[name]),
+                            Path(tempfile.mkdtemp(prefix="echo-ab-")), 1)
             try:
                 results[name].append(transfer(server, stream, window)["mib_s"])
             finally:

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import PYTHON, REFSERVERS, TCPBENCH, Server, ServerSpec  # noqa: E402
-from benchmarks.part_echo import WINDOW, Stream, transfer  # noqa: E402
+from benchmarks.harness import PYTHON, REFSERVERS, TCPBENCH, Server, command_spec  # noqa: E402
+from benchmarks.part_echo import WINDOW, Stream, socat_pipe, transfer  # noqa: E402
 
 SERVERS = {
     "tcpbench": [TCPBENCH, "serve", "echo"],
     "quiet": [TCPBENCH, "serve", "echo", "--quiet-data"],
     "bare": [PYTHON, REFSERVERS, "echo-protocol"],
-    "socat": ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "PIPE"],
+    "socat": socat_pipe,
 }
 
 
@@ -39,12 +39,8 @@ def main() -> int:
     parser.add_argument("--bulk", action="store_true", help="no window: send everything at once")
     parser.add_argument("--server", choices=sorted(SERVERS), default="tcpbench")
     args = parser.parse_args()
-    argv = SERVERS[args.server]
     stream = Stream(args.mib << 20, args.conns)
-    takes_port = any("{port}" in arg for arg in argv)
-    server = Server(ServerSpec(args.server,
-                               lambda port, workdir: [arg.format(port=port) for arg in argv],
-                               port_from_output=not takes_port),
+    server = Server(command_spec(args.server, SERVERS[args.server]),
                     Path(tempfile.mkdtemp(prefix="echo-once-")), 1)
     try:
         result = transfer(server, stream, None if args.bulk else args.window * 1024)

@@ -118,6 +118,14 @@ class ServerSpec:
         return None
 
 
+def command_spec(name: str, command: list[str] | Callable[[int], list[str]]) -> ServerSpec:
+    """A spec for a fixed command that prints `listening on 127.0.0.1:PORT` (port 0 is
+    passed), or for `command(port)` given a free port (a peer that takes its port)."""
+    if callable(command):
+        return ServerSpec(name, lambda port, workdir: command(port))
+    return ServerSpec(name, lambda port, workdir: command, port_from_output=True)
+
+
 def _group_members(pgid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):

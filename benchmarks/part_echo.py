@@ -59,12 +59,9 @@ def servers() -> list[ServerSpec]:
                    lambda p, t: [TCPBENCH, "serve", "echo", "--quiet-data"], port_from_output=True),
         ServerSpec("bare asyncio streams echo", lambda p, t: [PYTHON, REFSERVERS, "echo-streams"],
                    port_from_output=True),
-        ServerSpec("socat PIPE",
-                   lambda p, t: ["socat", f"TCP-LISTEN:{p},bind={HOST},reuseaddr,fork", "PIPE"],
-                   needs=("socat",), peer=True),
-        ServerSpec("socat -b4096 PIPE",
-                   lambda p, t: ["socat", "-b4096", f"TCP-LISTEN:{p},bind={HOST},reuseaddr,fork",
-                                 "PIPE"], needs=("socat",), peer=True),
+        ServerSpec("socat PIPE", lambda p, t: socat_pipe(p), needs=("socat",), peer=True),
+        ServerSpec("socat -b4096 PIPE", lambda p, t: socat_pipe(p, "-b4096"), needs=("socat",),
+                   peer=True),
         ServerSpec("ncat -c cat", lambda p, t: ["ncat", "-lk", HOST, str(p), "-c", "cat"],
                    needs=("ncat",), peer=True),
         ServerSpec("C epoll echo, 256 KiB reads",
@@ -75,6 +72,11 @@ def servers() -> list[ServerSpec]:
                    lambda p, t: [c_echo(t, "-DBUF=8192", "-DNAGLE")], port_from_output=True,
                    needs=("cc",)),
     ]
+
+
+def socat_pipe(port: int, *options: str) -> list[str]:
+    """socat as an echo server, as its users type it: each connection through a pipe."""
+    return ["socat", *options, f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", "PIPE"]
 
 
 def c_echo(workdir: Path, *flags: str) -> str:

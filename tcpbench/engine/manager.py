@@ -28,8 +28,8 @@ from tcpbench.engine.acceptor import Acceptor, bind_listening_sockets
 from tcpbench.engine.admission import AdmissionPolicy, Gate
 from tcpbench.engine.bytestore import DEFAULT_BUDGET, DEFAULT_CAP, ByteStore, StoreBudget
 from tcpbench.engine.hangup import HangupWatch
-from tcpbench.engine.linger import LingerQueue
 from tcpbench.engine.idle import IdleWatch
+from tcpbench.engine.linger import LingerQueue
 from tcpbench.engine.listener import Listener, listen_check, short_address
 from tcpbench.engine.errors import ConnectError, ListenError, classify_bind_error, classify_connect_error
 from tcpbench.engine.session import Session

@@ -73,7 +73,8 @@ SOLO_POLLS = 4
 busy echo connections a run of 4 almost never happens, with one it always does."""
 
 _FIONREAD = getattr(termios, "FIONREAD", None)
-_NOTHING = bytes(4)
+_INT_OUT = bytes(4)
+"""The ioctl's argument: room for the C int FIONREAD writes back."""
 
 
 def adaptable_reader(transport: Any) -> Any:
@@ -98,7 +99,7 @@ def queued_bytes(fd: int) -> int | None:
     if _FIONREAD is None or fd < 0:
         return None
     try:
-        return int.from_bytes(fcntl.ioctl(fd, _FIONREAD, _NOTHING), sys.byteorder)
+        return int.from_bytes(fcntl.ioctl(fd, _FIONREAD, _INT_OUT), sys.byteorder)
     except OSError:
         return None
 

@@ -7,8 +7,9 @@ copy. (A BufferedProtocol reading 64 KiB into a shared buffer, the first design,
 measured ~0.6x a bare echo: a copy per chunk and four times the reads.)
 
 How much one read asks for adapts to the traffic and to how busy the loop is
-(`readsize.py`): large reads for a bulk sender, half a burst at a time for a
-peer that waits for its bytes to come back while the loop serves it alone.
+(`readsize.py`): large reads for a bulk sender; 16 KiB pieces of a burst of up
+to 32 KiB for a peer that waits for its bytes to come back while the loop
+serves it alone.
 
 The hot path (`data_received`) does O(1) work: count, keep for display, tell
 subscribers, hand to the service. No formatting, no task, no queue hop.
@@ -31,12 +32,12 @@ pauses the socket while the handler is slow.
 A session knows its owner only as a `SessionOwner`: the few verbs it may use to
 tell the owner something (register, unregister, emit, note, report_bug,
 spawn_handler, open_session) and the few shared things it reads (the loop, the
-linger time and the queue of linger deadlines, the live sessions, the byte totals), defined
-below. The
-`SessionManager` implements it, and this module never imports the manager: as
-with a trio nursery handed to a task, the owned object is given a few verbs, not
-its owner. Pausing reads (and the hangup watch that notices an RST meanwhile) is
-in `flow.py`, sending a file in `filestream.py`.
+linger time and the queue of linger deadlines, the live sessions, the byte
+totals), defined below. The `SessionManager` implements it, and this module
+never imports the manager: as with a trio nursery handed to a task, the owned
+object is given a few verbs, not its owner. Pausing reads (and the hangup watch
+that notices an RST meanwhile) is in `flow.py`, sending a file in
+`filestream.py`.
 """
 
 from __future__ import annotations
