@@ -27,9 +27,11 @@ is CPU time while traffic comes in short round trips, which `--busy-poll 0`
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import selectors
 import time
+from typing import Callable
 
 DEFAULT_BUDGET_US = 100
 MAX_SKIP = 64
@@ -50,6 +52,10 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
     in a row that found exactly one file ready, the same one (`solo_fd`; polls
     that find nothing do not break the run): how long the loop has been serving
     one peer alone, which sessions read to size their reads (`readsize.py`).
+
+    Work that can wait for a quiet moment (the headless commands' event lines) is
+    registered with `add_idle`: it runs in the gaps of a spin, when a poll has just
+    found nothing ready, so a peer waiting for its answer is not kept waiting for it.
     """
 
     def __init__(self, budget_us: float = DEFAULT_BUDGET_US, clock=time.perf_counter) -> None:
@@ -63,6 +69,34 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         self._after_io = False
         self._skip = 0
         self._next_skip = 1
+        self._idle: list[Callable[[], bool]] = []
+
+    def add_idle(self, step: Callable[[], bool]) -> None:
+        """Run `step()` whenever a spin's poll finds nothing ready, until it is removed.
+
+        `step` must do a small bounded piece of work (tens of microseconds: a poll
+        waits for it) and return True while it has more to do. Nothing guarantees
+        that it runs (a loop that blocks without spinning never calls it), so the
+        work needs its own deadline too. A step that raises is removed and logged.
+        """
+        if step not in self._idle:
+            self._idle.append(step)
+
+    def remove_idle(self, step: Callable[[], bool]) -> None:
+        """Stop calling `step`; no error if it was not registered."""
+        if step in self._idle:
+            self._idle.remove(step)
+
+    def _run_idle(self) -> bool:
+        """One step of each idle callback; True if any has more to do."""
+        more = False
+        for step in list(self._idle):
+            try:
+                more = step() or more
+            except Exception:
+                self._idle.remove(step)
+                logging.getLogger(__name__).exception("idle step %r failed; removed", step)
+        return more
 
     def select(self, timeout: float | None = None) -> list:
         ready = self._select(timeout)
@@ -112,6 +146,8 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
                 return ready
             if clock() >= end:
                 break
+            if self._idle and self._run_idle():
+                continue  # more idle work: look for I/O again before the next step
             # A spinning server must not starve its own clients on a small machine: when
             # another thread waits for this CPU, it runs now (1 conn bulk echo on 2 cores
             # lost 5% to spinning without this, and nothing with it).

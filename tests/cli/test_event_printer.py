@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcpbench.cli.output import PREVIEW, SLICE_LINES, EventPrinter
+from tcpbench.cli import output
+from tcpbench.cli.output import IDLE_WRITE_LINES, PREVIEW, SLICE_LINES, EventPrinter
 from tcpbench.engine import events as ev
+from tcpbench.engine.busypoll import BusyPollEventLoop
 
 payloads = st.one_of(st.binary(max_size=3 * PREVIEW), st.sampled_from([b"", b"\x1b[31m[red]\\", b"a" * 64, b"a" * 100, b"a" * 5000]))
 
@@ -150,3 +153,50 @@ def test_each_connection_lines_read_as_before():
         printer(event)
     written = stream.getvalue().splitlines()
     assert [line.split(" ", 1)[1] for line in written] == [text for _, text in lines]
+
+
+@pytest.mark.timeout(30)
+def test_lines_are_formatted_while_the_busy_poll_loop_waits(monkeypatch):
+    """On the busy-poll loop, lines are formatted and written in the spin's empty polls,
+    not in a slice between a read and the answer, and read exactly as the eager ones."""
+    monkeypatch.setattr(output, "FLUSH_SECONDS", 60.0)  # only the idle steps may write
+    stream, eager = io.StringIO(), io.StringIO()
+    printer = _printer(stream, buffered=True)
+    at_once = _printer(eager, buffered=False)
+    at_once._mono_to_wall = printer._mono_to_wall
+    events = []
+    for i in range(IDLE_WRITE_LINES + 10):
+        chunk = bytes([i % 256]) * 100 + b"\x1b[2J"
+        events += [ev.BytesReceived(1.0 + i, 1, i * 106, chunk), ev.BytesSent(1.0 + i, 1, i * 106, chunk)]
+    events = events[:IDLE_WRITE_LINES + 10]
+
+    async def feed() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        mine, peer = socket.socketpair()
+        arrived = asyncio.Event()
+
+        def read() -> None:
+            mine.recv(16)
+            arrived.set()
+
+        loop.add_reader(mine, read)
+        try:
+            peer.send(b"x")  # traffic: the loop's next blocking wait spins
+            await arrived.wait()
+            for event in events:
+                at_once(event)
+                printer(event)
+            waiting = len(printer._pending)
+            await asyncio.sleep(0.05)
+            return waiting, len(printer._pending), stream.getvalue().count("\n")
+        finally:
+            loop.remove_reader(mine)
+            mine.close()
+            peer.close()
+
+    with asyncio.Runner(loop_factory=lambda: BusyPollEventLoop(budget_us=50_000)) as runner:
+        waiting, left, written = runner.run(feed())
+    assert waiting == IDLE_WRITE_LINES + 10  # nothing formatted in the callback
+    assert (left, written) == (0, IDLE_WRITE_LINES)  # all formatted while waiting; 128 written
+    printer.flush()
+    assert stream.getvalue() == eager.getvalue()

@@ -164,6 +164,81 @@ def test_solo_polls_count_one_socket_served_alone(selector, pair):
         other_peer.close()
 
 
+class Steps:
+    """An idle step that records its calls and has `more` calls' worth of work."""
+
+    def __init__(self, more: int, on_call=None) -> None:
+        self.calls = 0
+        self.more = more
+        self.on_call = on_call
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.on_call:
+            self.on_call(self.calls)
+        return self.calls < self.more
+
+
+def test_idle_steps_run_only_while_a_spin_finds_nothing(pair):
+    sel = BusyPollSelector(budget_us=20_000)
+    sel.register(pair[0], selectors.EVENT_READ)
+    steps = Steps(more=5)
+    sel.add_idle(steps)
+    sel.add_idle(steps)  # once is enough
+    try:
+        assert sel.select(0.001) == [] and steps.calls == 0  # idle, blocking: no spin, no steps
+        traffic(sel, pair)
+        assert steps.calls == 0  # that wait blocked: it came after an idle one
+        assert sel.select(0) == [] and steps.calls == 0  # a look between callbacks
+        assert sel.select(0.05) == []  # spins: every step until the work is done
+        assert sel.spins == 1 and steps.calls >= 5
+        sel.remove_idle(steps)
+        sel.remove_idle(steps)  # no error the second time
+        calls = steps.calls
+        traffic(sel, pair)
+        assert sel.select(0.002) == [] and steps.calls == calls
+    finally:
+        sel.close()
+
+
+def test_io_that_comes_during_idle_work_is_returned_before_the_next_step(pair):
+    mine, peer = pair
+    sel = BusyPollSelector(budget_us=20_000)
+    sel.register(mine, selectors.EVENT_READ)
+    steps = Steps(more=1_000, on_call=lambda n: n == 3 and peer.send(b"y"))
+    try:
+        traffic(sel, pair)
+        sel.add_idle(steps)
+        ready = sel.select(0.05)
+        assert [key.fileobj for key, _ in ready] == [mine] and steps.calls == 3
+        assert sel.hits == 1 and mine.recv(16) == b"y"
+    finally:
+        sel.close()
+
+
+def test_an_idle_step_that_raises_is_dropped_and_logged(pair, caplog):
+    sel = BusyPollSelector(budget_us=2_000)
+    sel.register(pair[0], selectors.EVENT_READ)
+
+    def broken() -> bool:
+        raise OSError("stdout is gone")
+
+    steps = Steps(more=1)
+    sel.add_idle(broken)
+    sel.add_idle(steps)
+    try:
+        traffic(sel, pair)
+        assert sel.select(0.01) == []
+        assert steps.calls >= 1  # the other step still runs
+        assert "idle step" in caplog.text and "stdout is gone" in caplog.text
+        traffic(sel, pair)
+        sel.remove_idle(steps)
+        assert sel.select(0.01) == []  # broken is gone: nothing raises, nothing logs twice
+        assert len(caplog.records) == 1
+    finally:
+        sel.close()
+
+
 def test_the_busy_poll_loop_runs_coroutines_on_its_poller():
     loop = BusyPollEventLoop(50)
     try:
