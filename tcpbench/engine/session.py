@@ -318,6 +318,22 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.last_activity = now
         self.dirty = True
         self.store.add_data(now, self.id, RECEIVED, offset, data)
+        owner = self.owner
+        owner.bytes_in += nbytes
+        if owner.has_subscribers:
+            owner.emit(ev.BytesReceived(now, self.id, offset, data))
+        if not self._draining:
+            if self.conduit is not None:
+                self.conduit._feed(data)
+            elif self.service is not None:
+                try:
+                    effects = self.service.data_received(self.id, data, now)
+                    if effects:
+                        self._apply(effects)
+                except Exception:
+                    self._service_failed("data_received")
+        # Sized after the answer is on its way, not before: the next read comes at the
+        # loop's next turn anyway, and a peer waiting for its echo should not wait for this.
         reader = self._reader
         if reader is not None:
             poller = self._poller
@@ -325,21 +341,6 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                 nbytes, reader.max_size, self._read_ceiling, self._fd,
                 poller is not None and poller.solo_polls >= SOLO_POLLS
                 and poller.solo_fd == self._fd)
-        owner = self.owner
-        owner.bytes_in += nbytes
-        if owner.has_subscribers:
-            owner.emit(ev.BytesReceived(now, self.id, offset, data))
-        if self._draining:
-            return
-        if self.conduit is not None:
-            self.conduit._feed(data)
-        elif self.service is not None:
-            try:
-                effects = self.service.data_received(self.id, data, now)
-                if effects:
-                    self._apply(effects)
-            except Exception:
-                self._service_failed("data_received")
 
     def eof_received(self) -> bool:
         now = time.monotonic()
