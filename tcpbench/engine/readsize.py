@@ -22,8 +22,11 @@ for a 64 KiB request). So a session sets `max_size` before each read:
   `READ_SPLIT` that emptied the socket. A larger read that emptied it may be the
   part of a bigger burst that has arrived so far, so the next read asks for
   `SPLIT_MAX` and, if it fills, FIONREAD tells. So a burst of 16-32 KiB that
-  always arrives whole before we read is read whole. Bursts above `SPLIT_MAX` (a
-  bulk sender, a large window) are read as on a busy loop.
+  always arrives whole before we read is read whole.
+- **A loop serving one peer and a larger burst** (up to `HALVE_MAX`: a 64-256 KiB
+  window): once a read has emptied the socket, the burst it ended (every read since
+  the socket was last empty) is known, and the next one is read in halves of it,
+  for the same overlap. Larger bursts (a bulk sender) are read as on a busy loop.
 
 The split is only made for a loop serving one peer: with 8 echo connections,
 16 KiB reads cost ~30% against the throughput policy (the CPU is the limit
@@ -68,6 +71,12 @@ above, the extra reads cost more than it gives. One echo connection, 3 rotated r
 - up to 64 KiB split: 32 KiB 462 -> 557, 64 KiB 702 -> 787, but 128 KiB 1,501 -> 1,408: a
   peer streaming a large window through 16-32 KiB pieces shows little queued at times, the
   reads stay small, and the server runs out of CPU."""
+HALVE_MAX = 256 * 1024
+"""The largest burst above `SPLIT_MAX` that is read in halves (rounded down to a multiple of
+`READ_SPLIT`) when the next one comes. One echo connection, `echo_ab.py` against the commit
+before, 256 MiB, 4-6 rotated rounds: a 64 KiB window 1.13x, 128 KiB 1.85x (933 -> 1,731
+MiB/s, where socat PIPE made 1,206), 256 KiB 1.35x; 32 KiB and bulk unchanged; 1 MiB 1.02x,
+512 KiB 0.94x (ceiling-sized bursts halved made 512 KiB 0.88x, hence this bound)."""
 SOLO_POLLS = 4
 """How many polls in a row must find this one socket alone before reads are split; with 8
 busy echo connections a run of 4 almost never happens, with one it always does."""
@@ -104,14 +113,15 @@ def queued_bytes(fd: int) -> int | None:
         return None
 
 
-def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -> int:
+def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool, burst: int) -> int:
     """What the next read should ask for, after one that got `nbytes` of the `limit` it asked.
 
     `ceiling`: the most a read of this session may ask for. `fd`: its socket, asked
     how much is still queued when a read filled its buffer. `solo`: the loop is
-    serving this socket alone, so small bursts are split (see the module's
-    docstring); otherwise reads follow the throughput policy. Never returns less
-    than `READ_SPLIT` or more than `ceiling` (given a `limit` within them).
+    serving this socket alone, so bursts are split (see the module's docstring);
+    otherwise reads follow the throughput policy. `burst`: the bytes read since a
+    read last emptied the socket, this read's included. Never returns less than
+    `READ_SPLIT` or more than `ceiling` (given a `limit` within them).
     """
     if solo:
         if nbytes < limit:  # the read emptied the socket
@@ -123,6 +133,10 @@ def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool) -
                 # fills it measures the burst. Splitting on this read's word alone made a
                 # 128 KiB window 0.59x and a 64 KiB one 0.78x (echo_ab.py, 3 rounds).
                 return SPLIT_MAX
+            if burst <= HALVE_MAX:
+                # A larger burst, all of it read by now (the reads before this one filled
+                # their buffers): the next is read in halves, for the same overlap.
+                return max(READ_SPLIT, (burst // 2) & ~(READ_SPLIT - 1))
         elif limit < ceiling:
             queued = queued_bytes(fd)
             if queued is not None and nbytes + queued <= SPLIT_MAX:

@@ -149,7 +149,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                  "ended_at", "last_activity", "end_reason", "_closed_future", "dirty", "_draining",
                  "_write_paused", "_read_pauses", "_drain_waiters", "conduit",
                  "linked", "_resume_wanted", "_stream", "_outbox", "tls", "wire", "_reader",
-                 "_read_ceiling", "_poller", "_fd")
+                 "_read_ceiling", "_poller", "_fd", "_burst")
 
     def __init__(self, owner: SessionOwner, session_id: int, service: Service | None,
                  listener_id: int | None, store_cap: int) -> None:
@@ -204,6 +204,9 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self._fd = -1
         """The socket's file descriptor while `_reader` is set (FIONREAD asks it how much
         waits, and `_poller` names the socket it serves alone by it); -1 otherwise."""
+        self._burst = 0
+        """Bytes read since a read last emptied the socket (every read since filled its
+        buffer): how large the peer's bursts are (`next_read_size`)."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
             # A handler's queue pauses reading past its limit, but only after a read:
@@ -337,10 +340,13 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         reader = self._reader
         if reader is not None:
             poller = self._poller
+            limit = reader.max_size
+            burst = self._burst + nbytes
+            self._burst = burst if nbytes == limit else 0
             reader.max_size = next_read_size(
-                nbytes, reader.max_size, self._read_ceiling, self._fd,
+                nbytes, limit, self._read_ceiling, self._fd,
                 poller is not None and poller.solo_polls >= SOLO_POLLS
-                and poller.solo_fd == self._fd)
+                and poller.solo_fd == self._fd, burst)
 
     def eof_received(self) -> bool:
         now = time.monotonic()
