@@ -15,7 +15,7 @@ chat fan-out, per-line flushing and `strftime` were most of the printer's cost.
 
 On the busy-poll loop (the headless commands' default) the formatting moves out of
 the way altogether: the printer registers an idle step with the loop's selector, which
-formats a few lines at a time while it spins with nothing ready, and writes them in
+formats a line at a time while it spins with nothing ready, and writes them in
 batches. One echo peer with a 32 KiB window went from ~575 to ~630 MiB/s (it used to
 wait out the slices); the 20 ms timer and the slices still bound how long a line waits
 when the loop is never idle.
@@ -48,11 +48,14 @@ the 20 ms mark: formatting is most of a flush's cost (~1.5 us a line), and 20 ms
 busy server's lines (2,000 at 32,000 HTTP requests/s) held every connection up for 3 ms
 at once, which was the whole p99 gap to the bare asyncio + h11 server. Slices of 256 cost
 under 0.5 ms each and take their turn after the connections that were already ready."""
-IDLE_LINES = 4
-"""Lines formatted per idle step (`BusyPollSelector.add_idle`): ~20 us, so a peer whose
-bytes arrive during a step waits at most that long for them to be read."""
+IDLE_LINES = 1
+"""Lines formatted per idle step (`BusyPollSelector.add_idle`): ~1.5 us, so a peer whose
+bytes arrive during a step waits at most about that long for them to be read. On a 32 KiB
+echo window (`echo_ab.py`, 8 rounds) 1 line a step made 1.04x what 4 did; 16 (~25 us a
+step) gained nothing over the slices."""
 IDLE_WRITE_LINES = 128
-"""Formatted lines written in one idle step once this many wait (fewer wait for the flush)."""
+"""Formatted lines written in one idle step once this many wait (fewer wait for the flush):
+one write of ~13 KiB, a few microseconds to a file; a slow terminal makes that step longer."""
 MAX_PENDING_LINES = 4096
 """Write out at once, in the middle of a callback, once this many lines wait (a single
 callback that emits that many: a chat fan-out), so nothing can hold much."""
@@ -107,7 +110,8 @@ class EventPrinter:
         self._last_size = -1
         self._last_shown: bytes | None = None
         self._pending: list[str | tuple | ev.ServiceNoted] = []
-        """Lines to write: a str, or a byte event's fields or a note, formatted only at `flush`."""
+        """Lines to write: a str, or a byte event's fields or a note, formatted at `flush` or
+        in an idle step."""
         self._ready: list[str] = []
         """Lines formatted in the loop's idle moments, written before `_pending`'s."""
         self._idle_loop: asyncio.AbstractEventLoop | None = None
@@ -177,18 +181,17 @@ class EventPrinter:
         if add_idle is not None:
             add_idle(self._idle_step)
 
-    def _idle_step(self) -> bool:
-        """Format up to `IDLE_LINES` pending lines (write them once `IDLE_WRITE_LINES` are
-        ready); True while more wait."""
+    def _idle_step(self) -> None:
+        """Format up to `IDLE_LINES` pending lines; write the formatted ones once
+        `IDLE_WRITE_LINES` are ready."""
         pending = self._pending
         if not pending:
-            return False
-        batch = pending[:IDLE_LINES]
-        del pending[:IDLE_LINES]
-        self._ready.extend(self._format_entries(batch))
+            return
+        lines = self._format_entries(pending[:IDLE_LINES])
+        del pending[:IDLE_LINES]  # only once formatted: an error here loses nothing
+        self._ready.extend(lines)
         if len(self._ready) >= IDLE_WRITE_LINES:
             self._write_ready()
-        return bool(pending)
 
     def _flush_on_time(self) -> None:
         self._timer = None

@@ -69,34 +69,33 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         self._after_io = False
         self._skip = 0
         self._next_skip = 1
-        self._idle: list[Callable[[], bool]] = []
+        self._idle: list[Callable[[], object]] = []
 
-    def add_idle(self, step: Callable[[], bool]) -> None:
+    def add_idle(self, step: Callable[[], object]) -> None:
         """Run `step()` whenever a spin's poll finds nothing ready, until it is removed.
 
         `step` must do a small bounded piece of work (tens of microseconds: a poll
-        waits for it) and return True while it has more to do. Nothing guarantees
+        waits for it) and return; it is called again at the next empty poll, with
+        the CPU yielded in between as every empty poll does. Nothing guarantees
         that it runs (a loop that blocks without spinning never calls it), so the
         work needs its own deadline too. A step that raises is removed and logged.
         """
         if step not in self._idle:
             self._idle.append(step)
 
-    def remove_idle(self, step: Callable[[], bool]) -> None:
+    def remove_idle(self, step: Callable[[], object]) -> None:
         """Stop calling `step`; no error if it was not registered."""
         if step in self._idle:
             self._idle.remove(step)
 
-    def _run_idle(self) -> bool:
-        """One step of each idle callback; True if any has more to do."""
-        more = False
+    def _run_idle(self) -> None:
+        """One step of each idle callback."""
         for step in list(self._idle):
             try:
-                more = step() or more
+                step()
             except Exception:
-                self._idle.remove(step)
+                self.remove_idle(step)
                 logging.getLogger(__name__).exception("idle step %r failed; removed", step)
-        return more
 
     def select(self, timeout: float | None = None) -> list:
         ready = self._select(timeout)
@@ -146,8 +145,8 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
                 return ready
             if clock() >= end:
                 break
-            if self._idle and self._run_idle():
-                continue  # more idle work: look for I/O again before the next step
+            if self._idle:
+                self._run_idle()
             # A spinning server must not starve its own clients on a small machine: when
             # another thread waits for this CPU, it runs now (1 conn bulk echo on 2 cores
             # lost 5% to spinning without this, and nothing with it).

@@ -18,7 +18,9 @@ for a 64 KiB request). So a session sets `max_size` before each read:
   it works. Reading a burst of up to `SPLIT_MAX` in `READ_SPLIT` pieces (halves)
   sends the first half's answer while the second half is still queued, so the
   peer tops up its window while we read on. The burst is what a read filled its
-  buffer with plus what the kernel still holds (FIONREAD), or a read of at most
+  buffer with plus what the kernel still holds (FIONREAD, asked once the answer
+  is out: a quick peer's next bytes may count too, which errs towards larger
+  reads; asking before the answer measured 0.97x for it), or a read of at most
   `READ_SPLIT` that emptied the socket. A larger read that emptied it may be the
   part of a bigger burst that has arrived so far, so the next read asks for
   `SPLIT_MAX` and, if it fills, FIONREAD tells. So a burst of 16-32 KiB that
@@ -62,7 +64,8 @@ READ_SPLIT = 16 * 1024
 (`SPLIT_MAX`). Each read costs ~10 us of Python whatever its size: a 32 KiB window read in
 8 KiB pieces ran at ~440 MiB/s, in 16 KiB pieces ~580."""
 SPLIT_MAX = 2 * READ_SPLIT
-"""The largest burst that is split; larger ones are read as on a busy loop. Where each
+"""The largest burst that is split in `READ_SPLIT` pieces (larger ones up to `HALVE_MAX`
+are read in halves of their size, and beyond that as on a busy loop). Where each
 read's fixed cost (~10 us of Python) is near the time its copies take, the overlap pays;
 above, the extra reads cost more than it gives. One echo connection, 3 rotated rounds of
 `benchmarks/echo_ab.py` each, before splitting -> after:
@@ -136,7 +139,7 @@ def next_read_size(nbytes: int, limit: int, ceiling: int, fd: int, solo: bool, b
             if burst <= HALVE_MAX:
                 # A larger burst, all of it read by now (the reads before this one filled
                 # their buffers): the next is read in halves, for the same overlap.
-                return max(READ_SPLIT, (burst // 2) & ~(READ_SPLIT - 1))
+                return min(ceiling, max(READ_SPLIT, (burst // 2) & ~(READ_SPLIT - 1)))
         elif limit < ceiling:
             queued = queued_bytes(fd)
             if queued is not None and nbytes + queued <= SPLIT_MAX:

@@ -54,8 +54,8 @@ from tcpbench.engine.conduit import Conduit, SessionClosedError
 from tcpbench.engine.filestream import FileSending, FileStream
 from tcpbench.engine.flow import ReadFlow
 from tcpbench.engine.linger import LingerQueue
-from tcpbench.engine.readsize import (READ_CONDUIT, READ_LARGE, SOLO_POLLS, adaptable_reader,
-                                      next_read_size)
+from tcpbench.engine.readsize import (HALVE_MAX, READ_CONDUIT, READ_LARGE, SOLO_POLLS,
+                                      adaptable_reader, next_read_size)
 from tcpbench.engine.states import (ABORTED, CLOSED, CLOSING, CONNECTING, FAILED,  # noqa: F401
                                     FINAL_STATES, OPEN, OUR_FIN, PEER_FIN, RESET)
 from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resume, Send, SendFile,
@@ -205,8 +205,9 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         """The socket's file descriptor while `_reader` is set (FIONREAD asks it how much
         waits, and `_poller` names the socket it serves alone by it); -1 otherwise."""
         self._burst = 0
-        """Bytes read since a read last emptied the socket (every read since filled its
-        buffer): how large the peer's bursts are (`next_read_size`)."""
+        """Bytes read since a read last came back short (emptied the socket), capped just
+        above `HALVE_MAX`: how large the peer's bursts are (`next_read_size`). A read that
+        fills its buffer may have emptied it too, but only a short one proves it."""
         if service is not None and service.handler is not None:
             self.conduit = Conduit(self)
             # A handler's queue pauses reading past its limit, but only after a read:
@@ -342,7 +343,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
             poller = self._poller
             limit = reader.max_size
             burst = self._burst + nbytes
-            self._burst = burst if nbytes == limit else 0
+            self._burst = min(burst, HALVE_MAX + 1) if nbytes == limit else 0
             reader.max_size = next_read_size(
                 nbytes, limit, self._read_ceiling, self._fd,
                 poller is not None and poller.solo_polls >= SOLO_POLLS

@@ -168,7 +168,11 @@ def test_lines_are_formatted_while_the_busy_poll_loop_waits(monkeypatch):
     for i in range(IDLE_WRITE_LINES + 10):
         chunk = bytes([i % 256]) * 100 + b"\x1b[2J"
         events += [ev.BytesReceived(1.0 + i, 1, i * 106, chunk), ev.BytesSent(1.0 + i, 1, i * 106, chunk)]
-    events = events[:IDLE_WRITE_LINES + 10]
+    events = events[:IDLE_WRITE_LINES + 8]
+    here, there = ("127.0.0.1", 7), ("127.0.0.1", 50000)
+    events[5:5] = [ev.SessionOpened(1.0, 2, here, there, 1)]  # a line formatted as it comes
+    events.append(ev.SessionClosed(2.0, 2, "peer", 0, 0))
+    later = [ev.BytesReceived(3.0, 1, 0, b"late\x00"), ev.SessionClosed(3.0, 1, "us", 5, 0)]
 
     async def feed() -> tuple[int, int, int]:
         loop = asyncio.get_running_loop()
@@ -188,7 +192,11 @@ def test_lines_are_formatted_while_the_busy_poll_loop_waits(monkeypatch):
                 printer(event)
             waiting = len(printer._pending)
             await asyncio.sleep(0.05)
-            return waiting, len(printer._pending), stream.getvalue().count("\n")
+            counts = waiting, len(printer._pending), stream.getvalue().count("\n")
+            for event in later:  # these wait behind the lines formatted while idle
+                at_once(event)
+                printer(event)
+            return counts
         finally:
             loop.remove_reader(mine)
             mine.close()
@@ -198,5 +206,6 @@ def test_lines_are_formatted_while_the_busy_poll_loop_waits(monkeypatch):
         waiting, left, written = runner.run(feed())
     assert waiting == IDLE_WRITE_LINES + 10  # nothing formatted in the callback
     assert (left, written) == (0, IDLE_WRITE_LINES)  # all formatted while waiting; 128 written
+    assert len(printer._ready) == 10 and len(printer._pending) == 2
     printer.flush()
     assert stream.getvalue() == eager.getvalue()

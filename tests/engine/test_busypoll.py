@@ -165,24 +165,33 @@ def test_solo_polls_count_one_socket_served_alone(selector, pair):
 
 
 class Steps:
-    """An idle step that records its calls and has `more` calls' worth of work."""
+    """An idle step that records its calls (and may act on the n-th)."""
 
-    def __init__(self, more: int, on_call=None) -> None:
+    def __init__(self, on_call=None) -> None:
         self.calls = 0
-        self.more = more
         self.on_call = on_call
 
-    def __call__(self) -> bool:
+    def __call__(self) -> None:
         self.calls += 1
         if self.on_call:
             self.on_call(self.calls)
-        return self.calls < self.more
+
+
+def spin_after_traffic(sel: BusyPollSelector, pair, timeout: float = 0.02) -> list:
+    """Traffic, then waits until one of them spins (past any back-off from earlier misses)."""
+    for _ in range(2 * MAX_SKIP + 2):
+        spins = sel.spins
+        traffic(sel, pair)
+        ready = sel.select(timeout)
+        if sel.spins > spins:
+            return ready
+    raise AssertionError("the selector never spun")
 
 
 def test_idle_steps_run_only_while_a_spin_finds_nothing(pair):
     sel = BusyPollSelector(budget_us=20_000)
     sel.register(pair[0], selectors.EVENT_READ)
-    steps = Steps(more=5)
+    steps = Steps()
     sel.add_idle(steps)
     sel.add_idle(steps)  # once is enough
     try:
@@ -190,22 +199,22 @@ def test_idle_steps_run_only_while_a_spin_finds_nothing(pair):
         traffic(sel, pair)
         assert steps.calls == 0  # that wait blocked: it came after an idle one
         assert sel.select(0) == [] and steps.calls == 0  # a look between callbacks
-        assert sel.select(0.05) == []  # spins: every step until the work is done
+        assert sel.select(0.05) == []  # spins: a step at every empty poll, for 20 ms
         assert sel.spins == 1 and steps.calls >= 5
         sel.remove_idle(steps)
         sel.remove_idle(steps)  # no error the second time
-        calls = steps.calls
-        traffic(sel, pair)
-        assert sel.select(0.002) == [] and steps.calls == calls
+        calls, spins = steps.calls, sel.spins
+        assert spin_after_traffic(sel, pair) == []
+        assert sel.spins > spins and steps.calls == calls  # it spun, and called nothing
     finally:
         sel.close()
 
 
-def test_io_that_comes_during_idle_work_is_returned_before_the_next_step(pair):
+def test_io_that_comes_during_idle_work_is_returned_at_the_next_poll(pair):
     mine, peer = pair
     sel = BusyPollSelector(budget_us=20_000)
     sel.register(mine, selectors.EVENT_READ)
-    steps = Steps(more=1_000, on_call=lambda n: n == 3 and peer.send(b"y"))
+    steps = Steps(on_call=lambda n: n == 3 and peer.send(b"y"))
     try:
         traffic(sel, pair)
         sel.add_idle(steps)
@@ -219,11 +228,14 @@ def test_io_that_comes_during_idle_work_is_returned_before_the_next_step(pair):
 def test_an_idle_step_that_raises_is_dropped_and_logged(pair, caplog):
     sel = BusyPollSelector(budget_us=2_000)
     sel.register(pair[0], selectors.EVENT_READ)
+    raised = []
 
-    def broken() -> bool:
+    def broken() -> None:
+        raised.append(1)
+        sel.remove_idle(broken)  # even one that removed itself first
         raise OSError("stdout is gone")
 
-    steps = Steps(more=1)
+    steps = Steps()
     sel.add_idle(broken)
     sel.add_idle(steps)
     try:
@@ -231,10 +243,10 @@ def test_an_idle_step_that_raises_is_dropped_and_logged(pair, caplog):
         assert sel.select(0.01) == []
         assert steps.calls >= 1  # the other step still runs
         assert "idle step" in caplog.text and "stdout is gone" in caplog.text
-        traffic(sel, pair)
-        sel.remove_idle(steps)
-        assert sel.select(0.01) == []  # broken is gone: nothing raises, nothing logs twice
-        assert len(caplog.records) == 1
+        calls, spins = steps.calls, sel.spins
+        assert spin_after_traffic(sel, pair) == []
+        assert sel.spins > spins and steps.calls > calls  # it spun: steps ran, broken did not
+        assert len(raised) == 1 and len(caplog.records) == 1
     finally:
         sel.close()
 

@@ -14,7 +14,7 @@ import pytest
 
 from tcpbench.engine import SessionManager, events as ev
 from tcpbench.engine.registry import build_service
-from tcpbench.engine.readsize import READ_LARGE, READ_SMALL, READ_SPLIT, SOLO_POLLS
+from tcpbench.engine.readsize import HALVE_MAX, READ_LARGE, READ_SMALL, READ_SPLIT, SOLO_POLLS
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -186,3 +186,30 @@ async def test_a_larger_window_served_alone_is_read_in_halves(manager: SessionMa
     steady = sizes[len(sizes) // 4:]
     above_half = sum(size > window // 2 for size in steady)
     assert above_half <= 0.35 * len(steady), collections.Counter(steady).most_common(6)
+
+
+async def test_a_session_adds_up_its_burst_until_a_read_comes_back_short(
+        manager: SessionManager) -> None:
+    """Reads driven by hand (a live peer's sizes vary): full reads add up, a short one ends
+    the burst, and the next read is half of the whole burst, not of the last read."""
+    listener = await manager.start_listener(build_service("discard"))
+    _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    try:
+        await wait_until(lambda: listener.sessions, 5, "session")
+        session = manager.sessions[next(iter(listener.sessions))]
+        session._fd = session.transport.get_extra_info("socket").fileno()  # nothing queued on it
+        session._reader = types.SimpleNamespace(max_size=READ_SMALL)
+        session._poller = types.SimpleNamespace(solo_polls=SOLO_POLLS, solo_fd=session._fd)
+        kib = 1024
+        session.data_received(bytes(64 * kib))  # full: the burst may go on
+        assert (session._burst, session._reader.max_size) == (64 * kib, 4 * READ_SMALL)
+        session.data_received(bytes(40 * kib))  # short: a burst of 104 KiB has ended
+        assert (session._burst, session._reader.max_size) == (0, 48 * kib)  # half, in 16 KiB steps
+        for _ in range(6):  # a long run of full reads: counted up to just past HALVE_MAX
+            session._reader.max_size = READ_SMALL
+            session.data_received(bytes(READ_SMALL))
+        assert session._burst == HALVE_MAX + 1
+        session.data_received(bytes(40 * kib))  # that burst was too large to halve
+        assert (session._burst, session._reader.max_size) == (0, READ_SMALL)
+    finally:
+        writer.close()
