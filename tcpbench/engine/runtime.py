@@ -3,8 +3,8 @@
 uvloop (the `fast` extra: `pip install 'tcpbench[fast]'`) is used automatically
 by the headless commands when it is installed; `--loop asyncio` (or
 `TCPBENCH_LOOP=asyncio`) keeps the standard loop. The engine uses only public
-asyncio API, so both loops run it unchanged, and the default loop alone meets
-the speed goals in `benchmarks/`. On the standard loop the headless commands
+asyncio API, so both loops run it unchanged, and the benchmarks' goals are
+measured on the default loop (`benchmarks/`). On the standard loop the headless commands
 busy-poll briefly after traffic (`engine/busypoll.py`; `--busy-poll USEC`, or
 `TCPBENCH_BUSY_POLL`, 0 = off).
 
