@@ -18,9 +18,8 @@ for a 64 KiB request). So a session sets `max_size` before each read:
   it works. Reading a burst of up to `SPLIT_MAX` in `READ_SPLIT` pieces (halves)
   sends the first half's answer while the second half is still queued, so the
   peer tops up its window while we read on. The burst is what a read filled its
-  buffer with plus what the kernel still holds (FIONREAD, asked once the answer
-  is out: a quick peer's next bytes may count too, which errs towards larger
-  reads; asking before the answer measured 0.97x for it), or a read of at most
+  buffer with plus what the kernel still holds (FIONREAD, asked before the answer
+  goes out, so a quick peer's next bytes cannot count), or a read of at most
   `READ_SPLIT` that emptied the socket. A larger read that emptied it may be the
   part of a bigger burst that has arrived so far, so the next read asks for
   `SPLIT_MAX` and, if it fills, FIONREAD tells. So a burst of 16-32 KiB that

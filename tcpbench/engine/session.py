@@ -322,6 +322,20 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         self.last_activity = now
         self.dirty = True
         self.store.add_data(now, self.id, RECEIVED, offset, data)
+        reader = self._reader
+        if reader is not None:
+            # Sized before the answer goes out: once it has, a quick peer's next bytes
+            # would count in FIONREAD as part of this burst. (After it measured 1.03x on
+            # an idle machine, but with one busy CPU beside, 32 KiB windows were no longer
+            # split at all.)
+            poller = self._poller
+            limit = reader.max_size
+            burst = self._burst + nbytes
+            self._burst = min(burst, HALVE_MAX + 1) if nbytes == limit else 0
+            reader.max_size = next_read_size(
+                nbytes, limit, self._read_ceiling, self._fd,
+                poller is not None and poller.solo_polls >= SOLO_POLLS
+                and poller.solo_fd == self._fd, burst)
         owner = self.owner
         owner.bytes_in += nbytes
         if owner.has_subscribers:
@@ -336,18 +350,6 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                         self._apply(effects)
                 except Exception:
                     self._service_failed("data_received")
-        # Sized after the answer is on its way, not before: the next read comes at the
-        # loop's next turn anyway, and a peer waiting for its echo should not wait for this.
-        reader = self._reader
-        if reader is not None:
-            poller = self._poller
-            limit = reader.max_size
-            burst = self._burst + nbytes
-            self._burst = min(burst, HALVE_MAX + 1) if nbytes == limit else 0
-            reader.max_size = next_read_size(
-                nbytes, limit, self._read_ceiling, self._fd,
-                poller is not None and poller.solo_polls >= SOLO_POLLS
-                and poller.solo_fd == self._fd, burst)
 
     def eof_received(self) -> bool:
         now = time.monotonic()

@@ -183,15 +183,24 @@ def test_lines_are_formatted_while_the_busy_poll_loop_waits(monkeypatch):
             mine.recv(16)
             arrived.set()
 
+        async def traffic() -> None:  # the loop's next blocking wait spins
+            arrived.clear()
+            peer.send(b"x")
+            await arrived.wait()
+
         loop.add_reader(mine, read)
         try:
-            peer.send(b"x")  # traffic: the loop's next blocking wait spins
-            await arrived.wait()
+            await traffic()
             for event in events:
                 at_once(event)
                 printer(event)
             waiting = len(printer._pending)
-            await asyncio.sleep(0.05)
+            deadline = loop.time() + 10
+            # Spins of 50 ms each; one is plenty, but a machine busy with other work may
+            # give the loop only some of that (sched_yield between polls hands the CPU on).
+            while printer._pending and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+                await traffic()
             counts = waiting, len(printer._pending), stream.getvalue().count("\n")
             for event in later:  # these wait behind the lines formatted while idle
                 at_once(event)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import inspect
 import socket
+import sys
 import threading
 import types
 
@@ -144,22 +146,49 @@ async def _window_read_sizes(manager: SessionManager, not_alone: str = "",
                     else types.SimpleNamespace(solo_polls=SOLO_POLLS, solo_fd=session._fd + 1))
         manager.subscribe(lambda event: busy_loop_stand_in(manager.sessions[event.session])
                           if isinstance(event, ev.SessionOpened) else None)
-    echoed = await asyncio.wait_for(
-        asyncio.to_thread(_windowed_echo, listener.port, payload, window), 20)
-    assert echoed == payload
+    # The peer is another process, as a real one is: a thread of this one would share the
+    # GIL with the server, and on a busy machine its timing would be this process's.
+    script = (f"import hashlib, socket, sys\n{inspect.getsource(_windowed_echo)}\n"
+              "payload = hashlib.shake_256(b'window').digest(int(sys.argv[2]))\n"
+              "got = _windowed_echo(int(sys.argv[1]), payload, int(sys.argv[3]))\n"
+              "print('ok' if got == payload else f'{len(got)} of {len(payload)} bytes, or wrong')\n")
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(listener.port), str(len(payload)), str(window),
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        out, _ = await asyncio.wait_for(peer.communicate(), 20)
+    finally:
+        if peer.returncode is None:
+            peer.kill()
+            await peer.wait()
+    assert out.decode().strip() == "ok"
     assert max(sizes) <= window  # the peer never had more in flight
     return sizes
+
+
+ATTEMPTS = 3
+"""A live peer's read sizes follow the scheduler: on a machine busy with other work (two CPU
+hogs on 2 cores) one run in several loses the pattern, so a policy test gets three runs, and
+the old policy fails all three."""
+
+
+def _steady(sizes: list[int]) -> list[int]:
+    return sizes[len(sizes) // 4:]
 
 
 async def test_a_peer_served_alone_gets_its_window_read_in_halves(manager: SessionManager) -> None:
     """On the busy-poll loop, a peer that waits for its bytes to come back has its burst read
     half at a time, so the first half's echo is on its way while the second half is read."""
-    sizes = await _window_read_sizes(manager)
     if getattr(asyncio.get_running_loop(), "poller", None) is None:
+        await _window_read_sizes(manager)
         return  # a loop that cannot tell whether it serves one peer keeps the bulk policy
-    steady = sizes[len(sizes) // 4:]
-    halves = sum(size <= READ_SPLIT for size in steady)
-    assert halves >= 0.9 * len(steady), collections.Counter(steady).most_common(5)
+    for attempt in range(ATTEMPTS):
+        steady = _steady(await _window_read_sizes(manager))
+        halves = sum(size <= READ_SPLIT for size in steady)
+        if halves >= 0.9 * len(steady):
+            break
+    else:
+        raise AssertionError(collections.Counter(steady).most_common(5))
 
 
 @pytest.mark.parametrize("not_alone", ["short run", "other socket"])
@@ -174,24 +203,13 @@ async def test_a_peer_not_served_alone_gets_its_window_read_whole(manager: Sessi
     assert whole >= 0.5 * len(steady), collections.Counter(steady).most_common(5)
 
 
-async def test_a_larger_window_served_alone_is_read_in_halves(manager: SessionManager) -> None:
-    """A 128 KiB window: once a read has emptied the socket, the burst it ended is known and
-    the next is read in halves (64 KiB), as a 32 KiB window is read in 16 KiB pieces. (The
-    peer tops up as echoes come back, so bursts vary: 12-16% of the reads measured above
-    64 KiB this way, 80-100% with the bursts read whole.)"""
-    window = 128 * 1024
-    sizes = await _window_read_sizes(manager, window=window)
-    if not _reads_adapt() or getattr(asyncio.get_running_loop(), "poller", None) is None:
-        return
-    steady = sizes[len(sizes) // 4:]
-    above_half = sum(size > window // 2 for size in steady)
-    assert above_half <= 0.35 * len(steady), collections.Counter(steady).most_common(6)
-
-
 async def test_a_session_adds_up_its_burst_until_a_read_comes_back_short(
         manager: SessionManager) -> None:
-    """Reads driven by hand (a live peer's sizes vary): full reads add up, a short one ends
-    the burst, and the next read is half of the whole burst, not of the last read."""
+    """Reads driven by hand: full reads add up, a short one ends the burst, and the next read
+    is half of the whole burst, not of the last read. (A live 128 KiB window showed 12-16%
+    of its reads above 64 KiB on an idle machine, against 80-100% read whole, but with one
+    CPU hog beside it the bursts came too late to halve: a live test of it would test the
+    scheduler; `benchmarks/echo_ab.py --window 128` measures it.)"""
     listener = await manager.start_listener(build_service("discard"))
     _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
     try:
