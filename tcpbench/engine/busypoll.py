@@ -69,7 +69,8 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         self._after_io = False
         self._skip = 0
         self._next_skip = 1
-        self._idle: list[Callable[[], object]] = []
+        self._idle: tuple[Callable[[], object], ...] = ()
+        """Registered idle steps; a tuple, replaced on change, so a spin iterates it as is."""
 
     def add_idle(self, step: Callable[[], object]) -> None:
         """Run `step()` whenever a spin's poll finds nothing ready, until it is removed.
@@ -81,16 +82,16 @@ class BusyPollSelector(_BaseSelector):  # type: ignore[valid-type,misc]
         work needs its own deadline too. A step that raises is removed and logged.
         """
         if step not in self._idle:
-            self._idle.append(step)
+            self._idle += (step,)
 
     def remove_idle(self, step: Callable[[], object]) -> None:
         """Stop calling `step`; no error if it was not registered."""
-        if step in self._idle:
-            self._idle.remove(step)
+        # By equality, not identity: each `obj.method` access makes a new bound method.
+        self._idle = tuple(s for s in self._idle if s != step)
 
     def _run_idle(self) -> None:
         """One step of each idle callback."""
-        for step in list(self._idle):
+        for step in self._idle:
             try:
                 step()
             except Exception:

@@ -7,9 +7,9 @@ copy. (A BufferedProtocol reading 64 KiB into a shared buffer, the first design,
 measured ~0.6x a bare echo: a copy per chunk and four times the reads.)
 
 How much one read asks for adapts to the traffic and to how busy the loop is
-(`readsize.py`): large reads for a bulk sender; 16 KiB pieces of a burst of up
-to 32 KiB for a peer that waits for its bytes to come back while the loop
-serves it alone.
+(`readsize.py`): large reads for a bulk sender; for a peer that waits for its
+bytes to come back while the loop serves it alone, 16 KiB pieces of a burst of
+up to 32 KiB and halves of one of up to 256 KiB.
 
 The hot path (`data_received`) does O(1) work: count, keep for display, tell
 subscribers, hand to the service. No formatting, no task, no queue hop.
