@@ -4,7 +4,8 @@
   group (so a peer's forked children are ours to stop too), with stdin from
   /dev/null, stdout to a file in the suite's temp dir (what a user redirecting
   `tcpbench serve ... > file` gets: not /dev/null, not a pipe we drain) and the
-  RLIMIT_NOFILE soft limit raised to the hard limit.
+  RLIMIT_NOFILE soft limit raised to the hard limit (inherited: no preexec_fn,
+  so starting a server never forks this process; see `raise_nofile`).
 - A server that prints `listening on 127.0.0.1:PORT` as its first line (tcpbench
   and the suite's reference servers) is asked for port 0 and its port is read
   from that line; a peer is given a free port and is ready when it accepts.
@@ -72,7 +73,12 @@ class BenchFailure(Exception):
 
 
 def raise_nofile() -> None:
-    """preexec_fn / self: the soft RLIMIT_NOFILE up to the hard limit."""
+    """The soft RLIMIT_NOFILE up to the hard limit, here and so in every child started after.
+
+    Raised in this process rather than in a `preexec_fn`: a `preexec_fn` makes `subprocess`
+    fork instead of vfork, and a fork marks every page of this (large) client process
+    copy-on-write, so the next measurement paid a page fault per 4 KiB of its receive
+    buffer: about 100 ms of client time per 256 MiB, charged to whichever server ran next."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -185,11 +191,11 @@ class Server:
         port = 0 if spec.port_from_output else free_port()
         argv = spec.argv(port, workdir)
         self.argv = argv
+        raise_nofile()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=spec.cwd(workdir) if spec.cwd else None, start_new_session=True,
-                preexec_fn=raise_nofile)
+                cwd=spec.cwd(workdir) if spec.cwd else None, start_new_session=True)
         self.pid = self.proc.pid
         try:
             self.port = self._wait_port() if spec.port_from_output else self._wait_accepting(port)

@@ -127,9 +127,9 @@ def wrk(server: Server, connections: int, seconds: int, close: bool) -> dict:
         argv += ["-H", "Connection: close"]
     argv.append(f"http://{HOST}:{server.port}/")
     cpu0 = server.cpu_seconds()
+    raise_nofile()
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30,
-                              preexec_fn=raise_nofile)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     except subprocess.TimeoutExpired:
         raise BenchFailure(f"wrk did not finish within {seconds + 30} s") from None
     cpu = server.cpu_seconds() - cpu0
