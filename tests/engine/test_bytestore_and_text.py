@@ -52,6 +52,20 @@ def test_text_protocol_bytes_escape_as_the_table_says(data: bytes) -> None:
     assert unescape_bytes(escape_bytes(data)) == data
 
 
+# The bytes that steer the repr path's fix-ups (quotes, backslash, NUL, ESC, the letters of
+# an escape), mixed with printable, high and control bytes.
+REPR_TRAP_BYTES = st.binary(max_size=200).map(
+    lambda raw: bytes(b"\\'\"\x00\x1bx0b1e\x7f\x80\xff a\n\t\x07"[b % 18] for b in raw))
+
+
+@given(REPR_TRAP_BYTES | st.binary(max_size=200))
+def test_binary_bytes_escape_as_the_table_says(data: bytes) -> None:
+    """Binary previews go through repr and three fix-ups: the text is still the table's."""
+    from tcpbench.safetext import BYTE_TO_TEXT
+
+    assert escape_bytes(data) == "".join(BYTE_TO_TEXT[b] for b in data)
+
+
 def test_all_256_bytes_and_hexdump_width() -> None:
     data = bytes(range(256))
     assert escape_bytes(data).isprintable()
