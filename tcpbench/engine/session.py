@@ -340,16 +340,17 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         owner.bytes_in += nbytes
         if owner.has_subscribers:
             owner.emit(ev.BytesReceived(now, self.id, offset, data))
-        if not self._draining:
-            if self.conduit is not None:
-                self.conduit._feed(data)
-            elif self.service is not None:
-                try:
-                    effects = self.service.data_received(self.id, data, now)
-                    if effects:
-                        self._apply(effects)
-                except Exception:
-                    self._service_failed("data_received")
+        if self._draining:
+            return
+        if self.conduit is not None:
+            self.conduit._feed(data)
+        elif self.service is not None:
+            try:
+                effects = self.service.data_received(self.id, data, now)
+                if effects:
+                    self._apply(effects)
+            except Exception:
+                self._service_failed("data_received")
 
     def eof_received(self) -> bool:
         now = time.monotonic()
