@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import socket
@@ -19,8 +20,14 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def test_a_burst_of_many_batches_is_admitted_and_every_connection_echoes(manager) -> None:
+@pytest.mark.parametrize("path", ["direct", "public"])
+async def test_a_burst_of_many_batches_is_admitted_and_every_connection_echoes(manager, path) -> None:
     listener = await manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+    acceptor = manager.listeners[listener.id].acceptor
+    if path == "public":  # the way uvloop and any other loop admit: connect_accepted_socket
+        acceptor._make_transport = None
+    elif acceptor._make_transport is None:
+        pytest.skip("this loop has only the public path")
     count = BATCH * 12
     loop = asyncio.get_running_loop()
 
@@ -38,7 +45,6 @@ async def test_a_burst_of_many_batches_is_admitted_and_every_connection_echoes(m
 
     answers = await asyncio.wait_for(loop.run_in_executor(None, burst), 30)
     assert answers == [b"%05d" % i for i in range(count)]
-    acceptor = manager.listeners[listener.id].acceptor
     assert not acceptor._admitting  # each admission left the set as it ended
     assert listener.accepted == count
     await wait_until(lambda: not listener.sessions, what="every session closed")
@@ -107,3 +113,67 @@ async def test_a_port_held_by_another_program_is_in_use_even_if_it_shares_ports(
     first = await manager.start_listener(build_service("echo"), "127.0.0.1", 0)
     with pytest.raises(ListenError):
         await manager.start_listener(build_service("echo"), "127.0.0.1", first.port)
+
+
+@pytest.mark.parametrize("path", ["direct", "public"])
+async def test_an_admission_knows_the_peer_from_accept_and_survives_a_failing_factory(
+        manager, path) -> None:
+    opened: list[ev.SessionOpened] = []
+    manager.subscribe(lambda e: opened.append(e) if isinstance(e, ev.SessionOpened) else None)
+    errors: list[dict] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    listener = await manager.start_listener(build_service("echo"), "127.0.0.1", 0)
+    acceptor = manager.listeners[listener.id].acceptor
+    if path == "public":
+        acceptor._make_transport = None
+    elif acceptor._make_transport is None:
+        pytest.skip("this loop has only the public path")
+    real_factory = acceptor.protocol_factory
+    calls = 0
+
+    def fails_once():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("no protocol for you")
+        return real_factory()
+
+    acceptor.protocol_factory = fails_once
+
+    def exchange() -> tuple[bytes, bytes, tuple]:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as first:
+            turned_away = first.recv(10)  # closed by us before any transport existed
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as second:
+            second.sendall(b"ping")
+            return turned_away, second.recv(4), second.getsockname()
+
+    try:
+        turned_away, echoed, client_address = await asyncio.wait_for(
+            loop.run_in_executor(None, exchange), 15)
+    finally:
+        loop.set_exception_handler(None)
+    assert turned_away == b"" and echoed == b"ping"
+    # Reported once: not again as a task's exception that nobody retrieved.
+    await wait_until(lambda: not acceptor._admitting, what="the admissions ended")
+    gc.collect()
+    assert [c["message"] for c in errors] == ["tcpbench: admitting a connection failed"]
+    assert isinstance(errors[0]["exception"], RuntimeError)
+    assert [e.peer for e in opened] == [client_address]  # the address accept() gave
+    assert listener.id in manager.listeners
+
+
+def test_only_asyncio_s_own_selector_loop_gets_the_direct_path() -> None:
+    from tcpbench.engine.acceptor import _direct_transport_maker
+
+    class OwnTransports(asyncio.SelectorEventLoop):
+        def _make_socket_transport(self, *args, **kwargs):  # pragma: no cover - never called
+            raise AssertionError
+
+    plain, custom = asyncio.SelectorEventLoop(), OwnTransports()
+    try:
+        assert _direct_transport_maker(plain) == plain._make_socket_transport
+        assert _direct_transport_maker(custom) is None
+    finally:
+        plain.close()
+        custom.close()
