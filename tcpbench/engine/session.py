@@ -440,6 +440,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
             except Exception:  # a buggy service must not keep the session registered
                 self.owner.report_bug(self)
         self.owner.unregister(self)
+        _drop_read_callback(self.transport)
         future = self._closed_future
         if future is not None and not future.done():
             future.set_result(None)
@@ -655,3 +656,18 @@ def _short_address(address: Any) -> tuple[str, int]:
             host = host[7:]  # an IPv4 peer on a dual-stack socket
         return (host, int(address[1]))
     return ("", 0)
+
+
+def _drop_read_callback(transport: Any) -> None:
+    """Break the cycle through which Python 3.11's socket transport outlives its connection.
+
+    asyncio's `_SelectorSocketTransport` keeps its own bound method (`_read_ready_cb`)
+    and 3.11 never lets go of it, so every ended transport, with its socket and extra
+    info, waited for the cyclic garbage collector: 15,000 of them in 2 seconds of
+    `serve http` under `Connection: close`, and collections of that young garbage took
+    3% of the server's time. CPython 3.12 clears it in `close()` (gh-100348); this is
+    the same clearing, once the transport has told us the connection is lost, when it
+    will never read again. uvloop's transports have no such attribute.
+    """
+    if transport is not None and getattr(transport, "_read_ready_cb", None) is not None:
+        transport._read_ready_cb = None

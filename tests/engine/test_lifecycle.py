@@ -235,3 +235,27 @@ async def test_a_service_bug_is_reported_as_ours_and_ends_only_that_session(mana
     assert len(manager.sessions) == 1  # the other client is untouched
     ok_writer.close()
     await ok_writer.wait_closed()
+
+
+async def test_an_ended_connection_s_transport_is_freed_at_once_not_by_the_collector() -> None:
+    # As `serve` runs it: ended sessions are not kept for a table, so once one ends,
+    # reference counting alone must free its transport (and socket).
+    import gc
+    import weakref
+
+    async with SessionManager(ended_kept=0, linger=1.0) as manager:
+        listener = await manager.start_listener(build_service("echo"))
+        opened: list[ev.SessionOpened] = []
+        manager.subscribe(lambda e: opened.append(e) if isinstance(e, ev.SessionOpened) else None)
+        reader, writer = await asyncio.open_connection(*listener.address)
+        await wait_until(lambda: opened, what="the session opened")
+        transport = weakref.ref(manager.session(opened[0].session).transport)
+        gc.disable()
+        try:
+            writer.write(b"x")
+            assert await asyncio.wait_for(reader.readexactly(1), 5) == b"x"
+            writer.close()
+            await wait_until(lambda: not listener.sessions, what="the session ended")
+            await wait_until(lambda: transport() is None, what="the transport freed")
+        finally:
+            gc.enable()
