@@ -26,6 +26,8 @@ from tcpbench.services.base import Option, OptionError
 from tcpbench.usage import UsageError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+GC_YOUNG_THRESHOLD = 20_000
+"""Net allocations between two young-generation garbage collections while serving (700 by default)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -133,6 +135,11 @@ async def _serve_recorded(args: argparse.Namespace, service: Any, stop: asyncio.
         # What exists now (modules, the parser, the service) lives as long as the process:
         # frozen, the garbage collector's full passes need not walk it again.
         gc.freeze()
+        # A connection's objects are freed by reference counting when it ends (see
+        # `session._drop_read_callback`), so the young-generation passes that 700 net
+        # allocations trigger find next to nothing: 20,000 made `serve http` under
+        # `wrk -c50 -H 'Connection: close'` 1.02x (4 of 4 rotated rounds).
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         print(f"listening on {format_address(listener.address)}", flush=True)
         if listener.tls is not None:
             print(tls_args.describe_server(listener.tls, json_lines=args.json), flush=True)
