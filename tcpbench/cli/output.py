@@ -122,11 +122,14 @@ class EventPrinter:
         """A flush at the next turn of the loop is due (`SLICE_LINES` lines wait)."""
         self.buffered = buffered
         """False writes each line at once (connect -v: its lines interleave with the peer's bytes)."""
+        self._deferred_bytes = (frozenset((ev.BytesReceived, ev.BytesSent)) if buffered and preview
+                                else frozenset())
+        """The event classes whose lines wait as fields (the per-chunk path); fixed at
+        construction, as `buffered` and `preview` are."""
 
     def __call__(self, event: ev.Event) -> None:
-        kind = type(event)
-        entry: str | tuple | None
-        if (kind is ev.BytesReceived or kind is ev.BytesSent) and self.buffered and self.preview:
+        kind = event.__class__
+        if kind in self._deferred_bytes:
             # The per-chunk path: keep the fields and at most `preview` bytes (never the
             # chunk itself, which can be 256 KiB) and format them at flush time, out of the
             # path between a read and the service's answer, all in one batch.
@@ -134,9 +137,8 @@ class EventPrinter:
             size = len(data)
             shown = None
             if self.show_data:
-                limit = self.preview
-                shown = data if size <= limit else data[:limit]
-                if size == self._last_size and shown == self._last_shown:
+                shown = data[:self.preview]  # the chunk itself when it is no longer
+                if shown == self._last_shown and size == self._last_size:
                     # The same preview as the line before (echo, relay: the chunk received
                     # is the chunk sent): share the object, so the flush escapes it once.
                     # Compared by value, not identity: keeping a reference to the chunk
@@ -145,18 +147,26 @@ class EventPrinter:
                 else:
                     self._last_size = size
                     self._last_shown = shown
-            entry = (kind, event.at, event.session, event.offset, size, shown)  # type: ignore[attr-defined]
-        elif kind is ev.ServiceNoted and self.buffered:
+            pending = self._pending
+            pending.append((kind, event.at, event.session, event.offset, size, shown))  # type: ignore[attr-defined]
+            if self._timer is None or len(pending) >= SLICE_LINES:
+                self._arrange_flush(len(pending))
+            return  # else a flush is due already: the usual case, nothing to arrange
+        entry: str | ev.ServiceNoted | None
+        if kind is ev.ServiceNoted and self.buffered:
             # A chat line or an access line: formatted at flush time too, so a burst of
             # 1,000 chat lines is not escaped and labelled before the room's sends go out.
-            entry = event
+            entry = event  # type: ignore[assignment]
         else:
             entry = self.format(event)
             if entry is None:
                 return
         pending = self._pending
         pending.append(entry)
-        waiting = len(pending)
+        self._arrange_flush(len(pending))
+
+    def _arrange_flush(self, waiting: int) -> None:
+        """`waiting` lines are pending: write them now, or see that a flush is due."""
         if waiting >= MAX_PENDING_LINES or not self.buffered:
             self.flush()
         elif self._timer is None:

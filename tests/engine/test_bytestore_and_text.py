@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
 from tcpbench.safetext import escape_bytes, hexdump_row, text_lines, unescape_bytes
@@ -59,6 +59,11 @@ REPR_TRAP_BYTES = st.binary(max_size=200).map(
 
 
 @given(REPR_TRAP_BYTES | st.binary(max_size=200))
+# A backslash then the letters of an escape, where a fix-up is due: repr writes `\\x00`
+# (backslash, x, 0, 0), in which a plain replace would find an `\x00` that is not one.
+@example(b"\\x00\x00\x80")
+@example(b"\\x1b\x1b\x80")
+@example(b"\\'\"'\x80")
 def test_binary_bytes_escape_as_the_table_says(data: bytes) -> None:
     """Binary previews go through repr and three fix-ups: the text is still the table's."""
     from tcpbench.safetext import BYTE_TO_TEXT
