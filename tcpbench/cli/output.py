@@ -137,7 +137,7 @@ class EventPrinter:
             size = len(data)
             shown = None
             if self.show_data:
-                shown = data[:self.preview]  # the chunk itself when it is no longer
+                shown = data[:self.preview]  # the chunk itself if it is no longer than that
                 if shown == self._last_shown and size == self._last_size:
                     # The same preview as the line before (echo, relay: the chunk received
                     # is the chunk sent): share the object, so the flush escapes it once.

@@ -664,10 +664,11 @@ def _drop_read_callback(transport: Any) -> None:
     asyncio's `_SelectorSocketTransport` keeps its own bound method (`_read_ready_cb`)
     and 3.11 never lets go of it, so every ended transport, with its socket and extra
     info, waited for the cyclic garbage collector: 15,000 of them in 2 seconds of
-    `serve http` under `Connection: close`, and collections of that young garbage took
-    3% of the server's time. CPython 3.12 clears it in `close()` (gh-100348); this is
-    the same clearing, once the transport has told us the connection is lost, when it
-    will never read again. uvloop's transports have no such attribute.
+    `serve http` under `wrk -c50 -H 'Connection: close'`, which answered 1.06-1.08x
+    faster once they were freed at once (5 rotated rounds). CPython 3.12 clears it in
+    `close()` (gh-100348); this is the same clearing, once the transport has told us the
+    connection is lost, when it will never read again. uvloop's transports have no such
+    attribute.
     """
     if transport is not None and getattr(transport, "_read_ready_cb", None) is not None:
         transport._read_ready_cb = None
