@@ -15,53 +15,36 @@ of the medians.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import PYTHON, Server, command_spec  # noqa: E402
+from benchmarks.ab import parser, ratios, rotated_rounds, tree_command  # noqa: E402
+from benchmarks.harness import command_spec  # noqa: E402
 from benchmarks.part_echo import WINDOW, Stream, socat_pipe, transfer  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("before", type=Path)
-    parser.add_argument("after", type=Path)
-    parser.add_argument("--conns", type=int, default=1)
-    parser.add_argument("--window", type=int, default=WINDOW // 1024, metavar="KIB",
-                        help="KiB in flight per connection; 0: bulk (default %(default)s)")
-    parser.add_argument("--mib", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    servers = {
-        name: ["env", "-u", "TCPBENCH_BUSY_POLL", f"PYTHONPATH={tree.resolve()}", PYTHON, "-P",
-               "-m", "tcpbench", "--loop", "asyncio", "serve", "echo"]
-        for name, tree in (("before", args.before), ("after", args.after))
-    } | {"socat": socat_pipe}
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--conns", type=int, default=1)
+    args_parser.add_argument("--window", type=int, default=WINDOW // 1024, metavar="KIB",
+                             help="KiB in flight per connection; 0: bulk (default %(default)s)")
+    args_parser.add_argument("--mib", type=int, default=128)
+    args = args_parser.parse_args()
+    specs = {name: command_spec(name, tree_command(tree, "serve", "echo"))
+             for name, tree in (("before", args.before), ("after", args.after))}
+    specs["socat"] = command_spec("socat", socat_pipe)
     stream = Stream(args.mib << 20, args.conns)
     window = args.window * 1024 or None
-    results: dict[str, list[float]] = {name: [] for name in servers}
-    names = list(servers)
-    for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            server = Server(command_spec(name, servers[name]),
-                            Path(tempfile.mkdtemp(prefix="echo-ab-")), 1)
-            try:
-                results[name].append(transfer(server, stream, window)["mib_s"])
-            finally:
-                server.stop()
+    mib_s = rotated_rounds(specs, args.rounds, lambda server: transfer(server, stream, window)["mib_s"])
     shape = f"{args.window} KiB window" if window else "bulk"
     print(f"echo, {args.conns} conn(s), {shape}, {args.mib} MiB, {args.rounds} rounds (MiB/s)")
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    for name, values in results.items():
+    medians = {name: statistics.median(values) for name, values in mib_s.items()}
+    for name, values in mib_s.items():
         print(f"  {name:7s} median {medians[name]:7.0f}   rounds " + " ".join(f"{v:.0f}" for v in values))
-    print(f"  after/before {medians['after'] / medians['before']:.2f}x, "
-          f"after/socat {medians['after'] / medians['socat']:.2f}x, "
-          f"before/socat {medians['before'] / medians['socat']:.2f}x")
+    print(ratios(medians, "socat"))
     return 0
 
 

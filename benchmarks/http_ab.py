@@ -14,50 +14,36 @@ figures as the http part's goals (`>= 5x python3 -m http.server` under close).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import PYTHON, Server, ServerSpec, command_spec  # noqa: E402
+from benchmarks.ab import parser, ratios, rotated_rounds, tree_command  # noqa: E402
+from benchmarks.harness import PYTHON, ServerSpec, command_spec  # noqa: E402
 from benchmarks.part_http import _docroot, wrk  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("before", type=Path)
-    parser.add_argument("after", type=Path)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--close", action="store_true", help="send Connection: close (a connection per request)")
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args_parser = parser(__doc__)
+    args_parser.add_argument("--connections", type=int, default=50)
+    args_parser.add_argument("--close", action="store_true",
+                             help="send Connection: close (a connection per request)")
+    args_parser.add_argument("--seconds", type=int, default=5)
+    args = args_parser.parse_args()
     if shutil.which("wrk") is None:
         print("http_ab: wrk is not installed", file=sys.stderr)
         return 2
     system_python = shutil.which("python3") or PYTHON
-    specs = {
-        name: command_spec(name, ["env", "-u", "TCPBENCH_BUSY_POLL", f"PYTHONPATH={tree.resolve()}",
-                                  PYTHON, "-P", "-m", "tcpbench", "--loop", "asyncio", "serve",
-                                  "http", "--body", "x"])
-        for name, tree in (("before", args.before), ("after", args.after))
-    }
+    specs = {name: command_spec(name, tree_command(tree, "serve", "http", "--body", "x"))
+             for name, tree in (("before", args.before), ("after", args.after))}
     specs["http.server"] = ServerSpec(
         "http.server", lambda port, workdir: [system_python, "-m", "http.server", str(port),
                                               "--bind", "127.0.0.1"], cwd=_docroot)
-    results: dict[str, list[dict]] = {name: [] for name in specs}
-    names = list(specs)
-    for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            server = Server(specs[name], Path(tempfile.mkdtemp(prefix="http-ab-")), 1)
-            try:
-                results[name].append(wrk(server, args.connections, args.seconds, args.close))
-            finally:
-                server.stop()
+    results = rotated_rounds(specs, args.rounds,
+                             lambda server: wrk(server, args.connections, args.seconds, args.close))
     mode = "Connection: close" if args.close else "keep-alive"
     print(f"http, wrk -c{args.connections} -d{args.seconds}s, {mode}, {args.rounds} rounds (req/s)")
     medians = {name: statistics.median(v["rps"] for v in values) for name, values in results.items()}
@@ -66,9 +52,7 @@ def main() -> int:
         errors = max(v["errors"] for v in values)
         print(f"  {name:11s} median {medians[name]:8.0f}   p99 {p99:8.2f} ms   socket errors max "
               f"{errors}   rounds " + " ".join(f"{v['rps']:.0f}" for v in values))
-    print(f"  after/before {medians['after'] / medians['before']:.2f}x, "
-          f"after/http.server {medians['after'] / medians['http.server']:.2f}x, "
-          f"before/http.server {medians['before'] / medians['http.server']:.2f}x")
+    print(ratios(medians, "http.server"))
     return 0
 
 
