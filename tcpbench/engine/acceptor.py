@@ -203,14 +203,7 @@ class Acceptor:
             conn.setblocking(False)
             self._make_transport(conn, self.protocol_factory(), extra={"peername": address})
         except BaseException as exc:
-            conn.close()
-            self._admission_failed()
-            if isinstance(exc, OSError):
-                return  # the peer reset it before it was admitted: nothing to report
-            if not isinstance(exc, Exception):
-                raise
-            self.loop.call_exception_handler({"message": "tcpbench: admitting a connection "
-                                              "failed", "exception": exc})
+            self._not_admitted(conn, exc)
 
     async def _admit(self, conn: socket.socket) -> None:
         try:
@@ -220,19 +213,22 @@ class Acceptor:
                 return
             try:
                 await self.loop.connect_accepted_socket(self.protocol_factory, conn)
-            except OSError:
-                conn.close()  # the peer reset it before it was admitted: nothing to report
-                self._admission_failed()
             except BaseException as exc:
-                conn.close()
-                self._admission_failed()
-                if not isinstance(exc, Exception):
-                    raise  # cancelled (the listener is closing), or the process is ending
-                # Reported here, once: re-raising would report it again from the task.
-                self.loop.call_exception_handler({"message": "tcpbench: admitting a "
-                                                  "connection failed", "exception": exc})
+                self._not_admitted(conn, exc)
         finally:
             self._admitting.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    def _not_admitted(self, conn: socket.socket, exc: BaseException) -> None:
+        """`conn` got no transport because of `exc`: close it; report our own errors once."""
+        conn.close()
+        self._admission_failed()
+        if isinstance(exc, OSError):
+            return  # the peer reset it before it was admitted: nothing to report
+        if not isinstance(exc, Exception):
+            raise exc  # cancelled (the listener is closing), or the process is ending
+        # Reported here, once: re-raising would report it again from an admission's task.
+        self.loop.call_exception_handler({"message": "tcpbench: admitting a connection failed",
+                                          "exception": exc})
 
     def _admission_failed(self) -> None:
         failed = getattr(self.screen, "failed", None)
@@ -283,13 +279,11 @@ def _direct_transport_maker(loop: asyncio.AbstractEventLoop) -> Callable[..., An
     keep it); a subclass that overrides the transport's making, and uvloop, take the
     public path.
     """
-    if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+    selector_loop = asyncio.selector_events.BaseSelectorEventLoop
+    if (not isinstance(loop, selector_loop)
+            or type(loop)._make_socket_transport is not selector_loop._make_socket_transport):
         return None
-    maker = getattr(loop, "_make_socket_transport", None)
-    own = asyncio.selector_events.BaseSelectorEventLoop._make_socket_transport
-    if maker is None or getattr(maker, "__func__", None) is not own:
-        return None
-    return maker
+    return loop._make_socket_transport
 
 
 async def bind_listening_sockets(loop: asyncio.AbstractEventLoop, host: str,
