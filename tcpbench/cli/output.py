@@ -221,12 +221,50 @@ class EventPrinter:
             self._write_ready()
 
     def _format_entries(self, entries: list) -> list[str]:
-        deferred = self._deferred_line
         note = self.format
-        return [entry if entry.__class__ is str
-                else deferred(*entry) if entry.__class__ is tuple
-                else note(entry)
-                for entry in entries]
+        if self.json_lines:
+            deferred = self._deferred_line
+            return [entry if entry.__class__ is str
+                    else deferred(*entry) if entry.__class__ is tuple
+                    else note(entry)
+                    for entry in entries]
+        # `_deferred_line`'s text form, inlined: a firehose's lines are built in this one
+        # loop, with the clock label looked up once per millisecond, rather than through
+        # two calls each (a batch of random-binary echo lines: 1.09 -> 0.82 us a line, the
+        # faster `_escape_binary` included).
+        lines: list[str] = []
+        append = lines.append
+        received = ev.BytesReceived
+        to_wall = self._mono_to_wall
+        clock_label = self._label
+        milli = -1
+        label = ""
+        previewed = self._previewed
+        preview = self._preview_text
+        for entry in entries:
+            cls = entry.__class__
+            if cls is tuple:
+                kind, at, session, _offset, size, shown = entry
+                wall = at + to_wall
+                if int(wall * 1000) != milli:
+                    milli = int(wall * 1000)
+                    label = clock_label(wall)
+                if shown is not previewed:  # else the same chunk both ways (echo): escaped once
+                    if shown is None:
+                        preview = ""
+                    elif size > len(shown):
+                        preview = f' "{escape_bytes(shown)}"...'
+                    else:
+                        preview = f' "{escape_bytes(shown)}"'
+                    previewed = shown
+                append(f"{label} #{session} {'<' if kind is received else '>'} {size} bytes{preview}")
+            elif cls is str:
+                append(entry)
+            else:
+                append(note(entry))  # type: ignore[arg-type]
+        self._previewed = previewed
+        self._preview_text = preview
+        return lines
 
     def _write_ready(self) -> None:
         lines = self._ready
