@@ -8,10 +8,11 @@ connection), so it is built for throughput: lines are collected and written with
 one `write` and one `flush` at most every `FLUSH_SECONDS` (sooner, in slices of
 `SLICE_LINES`, when they come fast), the clock label is formatted once per second,
 and lines are formatted lazily: a byte event leaves its fields and at most `PREVIEW`
-bytes in the pending list, a service's note leaves itself, and the flush formats the
-batch (a byte line's JSON assembled without a generic `json.dumps` walk), so the work
-between a read and the service's answer is one append. Measured with py-spy on the
-chat fan-out, per-line flushing and `strftime` were most of the printer's cost.
+bytes in the pending list, a note or a connection's own event leaves itself, and the
+flush formats the batch (a byte line's JSON assembled without a generic `json.dumps`
+walk), so the work between a read and the service's answer is one append. Measured
+with py-spy on the chat fan-out, per-line flushing and `strftime` were most of the
+printer's cost.
 
 On the busy-poll loop (the headless commands' default) the formatting moves out of
 the way altogether: the printer registers an idle step with the loop's selector, which
@@ -109,9 +110,9 @@ class EventPrinter:
         self._preview_text = ""
         self._last_size = -1
         self._last_shown: bytes | None = None
-        self._pending: list[str | tuple | ev.ServiceNoted] = []
-        """Lines to write: a str, or a byte event's fields or a note, formatted at `flush` or
-        in an idle step."""
+        self._pending: list[str | tuple | ev.Event] = []
+        """Lines to write: a str, or a byte event's fields, or an event, formatted at `flush`
+        or in an idle step."""
         self._ready: list[str] = []
         """Lines formatted in the loop's idle moments, written before `_pending`'s."""
         self._idle_loop: asyncio.AbstractEventLoop | None = None
@@ -126,6 +127,10 @@ class EventPrinter:
                                 else frozenset())
         """The event classes whose lines wait as fields (the per-chunk path); fixed at
         construction, as `buffered` and `preview` are."""
+        self._deferred_events = (frozenset((ev.ServiceNoted, *_LIFECYCLE)) if buffered
+                                 else frozenset())
+        """The event classes that wait as themselves, to be formatted at the flush: the
+        frequent ones with nothing to copy out of them."""
 
     def __call__(self, event: ev.Event) -> None:
         kind = event.__class__
@@ -152,11 +157,12 @@ class EventPrinter:
             if self._timer is None or len(pending) >= SLICE_LINES:
                 self._arrange_flush(len(pending))
             return  # else a flush is due already: the usual case, nothing to arrange
-        entry: str | ev.ServiceNoted | None
-        if kind is ev.ServiceNoted and self.buffered:
-            # A chat line or an access line: formatted at flush time too, so a burst of
-            # 1,000 chat lines is not escaped and labelled before the room's sends go out.
-            entry = event  # type: ignore[assignment]
+        entry: str | ev.Event | None
+        if kind in self._deferred_events:
+            # A chat line, an access line, a connection's own lines: formatted at flush time
+            # too, so a burst of 1,000 chat lines is not escaped and labelled before the
+            # room's sends go out, nor a connection's opening line before its first read.
+            entry = event
         else:
             entry = self.format(event)
             if entry is None:

@@ -129,6 +129,29 @@ def test_a_note_is_formatted_at_the_flush_not_when_it_comes():
     assert stream.getvalue().endswith("#1 chat: <bob> \\e]52;c;AAAA\\x07 hi\n")
 
 
+def test_a_connections_own_lines_are_formatted_at_the_flush():
+    """Four lines per `Connection: close` request: they wait as events, as notes do."""
+    stream = io.StringIO()
+    printer = _printer(stream, buffered=True)
+    lifecycle = [ev.SessionOpened(1.0, 7, ("127.0.0.1", 80), ("127.0.0.1", 5000), 1),
+                 ev.WeHalfClosed(1.0, 7), ev.PeerHalfClosed(1.0, 7),
+                 ev.SessionClosed(1.0, 7, "us", 98, 117)]
+
+    async def feed() -> None:
+        for event in lifecycle:
+            printer(event)
+        assert printer._pending == lifecycle  # waiting as they came, not yet lines
+        printer.flush()
+
+    asyncio.run(feed())
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ", 2)[1:] for line in lines] == [
+        ["#7", "opened 127.0.0.1:5000 -> 127.0.0.1:80 (" + lifecycle[0].explain() + ")"],
+        ["#7", "our FIN (" + lifecycle[1].explain() + ")"],
+        ["#7", "peer FIN (" + lifecycle[2].explain() + ")"],
+        ["#7", "closed by us, 98 bytes in, 117 out"]]
+
+
 def test_each_connection_lines_read_as_before():
     """The lines every connection writes (looked up by type, not down `describe`'s chain)."""
     stream = io.StringIO()
