@@ -595,6 +595,9 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         # final dataclasses) and look other sessions up only when named.
         owner = self.owner
         own_id = self.id
+        if effects and (type(effects[-1]) is Close or type(effects[-1]) is HalfClose) \
+                and effects[-1].session == own_id:  # type: ignore[union-attr]
+            self._cork_answer(effects)
         for effect in effects:
             kind = type(effect)
             if kind is Note:
@@ -627,6 +630,29 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
                 else:
                     owner.loop.call_soon(target._writable)
 
+    def _cork_answer(self, effects: list[Effect]) -> None:
+        """The service answers and ends its side in one batch (a `Connection: close` answer,
+        a MOTD): cork the socket, so the answer's last segment waits for the FIN that the
+        close adds, and both leave in one segment, as from a server that writes and closes
+        at once. Linux sets FIN on a segment still queued and pushes it at once. A packet
+        less each way per connection: `serve http` under `wrk -c50 -H 'Connection: close'`
+        answered 1.04x faster (6 rotated rounds, `benchmarks/http_ab.py`)."""
+        if _TCP_CORK is None or self.tls is not None or self._stream is not None:
+            return
+        if not any(type(e) is Send and e.session == self.id for e in effects):
+            return
+        if any(type(e) is SendFile for e in effects):
+            return  # a file is streamed as the peer takes it: nothing is to wait
+        transport = self.transport
+        if transport is None or transport.get_write_buffer_size():
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+            except OSError:
+                pass
+
     def _writable(self) -> None:
         # Called soon, not at once: the service's next batch waits its turn behind
         # other sessions, and a Resume from inside `writable` cannot recurse.
@@ -647,6 +673,9 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),
                 "peer": ev.format_address(self.peer), "origin": self.origin,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
+
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 
 
 def _short_address(address: Any) -> tuple[str, int]:

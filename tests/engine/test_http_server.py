@@ -10,6 +10,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -96,6 +97,33 @@ async def test_pipelined_requests_and_a_trailing_close_never_reset(manager: Sess
     writer.close()
     await writer.wait_closed()
     await wait_until(lambda: any(isinstance(e, ev.SessionClosed) for e in seen))
+    assert not bad_endings(seen)
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="TCP_CORK is Linux's")
+async def test_an_answer_that_closes_is_corked_until_our_fin(manager: SessionManager,
+                                                             parser: str) -> None:
+    """A `Connection: close` answer waits in the kernel for the FIN the close adds, so
+    both leave in one segment; a keep-alive answer is pushed at once, as every answer was."""
+    listener, seen = await serve(manager, parser)
+    corked: list[int] = []
+
+    def cork_when_sent(event: ev.Event) -> None:  # right after the answer met the socket
+        if isinstance(event, ev.BytesSent):
+            sock = manager.sessions[event.session].transport.get_extra_info("socket")
+            corked.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+
+    manager.subscribe(cork_when_sent)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await asyncio.wait_for(reader.readexactly(len(EXPECTED)), 5) == EXPECTED
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 5)  # to our FIN: nothing held back
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nhello, browser\n")
+    writer.close()
+    await writer.wait_closed()
+    await wait_until(lambda: any(isinstance(e, ev.SessionClosed) for e in seen))
+    assert corked == [0, 1]
     assert not bad_endings(seen)
 
 
