@@ -93,8 +93,9 @@ class Acceptor:
         self._reading = False
         self._resume_handle: asyncio.TimerHandle | None = None
         self.closed = False
-        self._make_transport = _direct_transport_maker(loop)
-        """asyncio's own way to make an accepted socket's transport, where the loop has one."""
+        self._make_transport = None if tls is not None else _direct_transport_maker(loop)
+        """asyncio's own way to make an accepted socket's transport, where the loop has one
+        and the listener is plain TCP (a TLS connection's handshake runs first, in a Task)."""
 
     def start(self) -> None:
         for sock in self.socks:
@@ -184,7 +185,7 @@ class Acceptor:
                     continue
                 if not admitted:
                     continue
-            if self._make_transport is not None and self.tls is None:
+            if self._make_transport is not None:
                 self._admit_now(conn, address)
                 continue
             # The task leaves `_admitting` itself as it ends: a done callback would cost

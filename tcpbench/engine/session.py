@@ -64,6 +64,9 @@ from tcpbench.services.base import (Abort, Close, Effect, HalfClose, Note, Resum
 if TYPE_CHECKING:
     from tcpbench.engine.busypoll import BusyPollSelector
 
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
+"""Linux's; elsewhere an answer and the FIN after it leave as the kernel sends them."""
+
 
 @runtime_checkable
 class SessionOwner(Protocol):
@@ -674,9 +677,6 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         return {"session": self.id, "state": self.state, "local": ev.format_address(self.local),
                 "peer": ev.format_address(self.peer), "origin": self.origin,
                 "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
-
-
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 
 
 def _short_address(address: Any) -> tuple[str, int]:
