@@ -135,28 +135,8 @@ class EventPrinter:
     def __call__(self, event: ev.Event) -> None:
         kind = event.__class__
         if kind in self._deferred_bytes:
-            # The per-chunk path: keep the fields and at most `preview` bytes (never the
-            # chunk itself, which can be 256 KiB) and format them at flush time, out of the
-            # path between a read and the service's answer, all in one batch.
-            data = event.data  # type: ignore[attr-defined]
-            size = len(data)
-            shown = None
-            if self.show_data:
-                shown = data[:self.preview]  # the chunk itself if it is no longer than that
-                if shown == self._last_shown and size == self._last_size:
-                    # The same preview as the line before (echo, relay: the chunk received
-                    # is the chunk sent): share the object, so the flush escapes it once.
-                    # Compared by value, not identity: keeping a reference to the chunk
-                    # itself cost more (freeing it late) than comparing 64 bytes.
-                    shown = self._last_shown
-                else:
-                    self._last_size = size
-                    self._last_shown = shown
-            pending = self._pending
-            pending.append((kind, event.at, event.session, event.offset, size, shown))  # type: ignore[attr-defined]
-            if self._timer is None or len(pending) >= SLICE_LINES:
-                self._arrange_flush(len(pending))
-            return  # else a flush is due already: the usual case, nothing to arrange
+            self.take_bytes(kind, event.at, event.session, event.offset, event.data)  # type: ignore[attr-defined]
+            return
         entry: str | ev.Event | None
         if kind in self._deferred_events:
             # A chat line, an access line, a connection's own lines: formatted at flush time
@@ -170,6 +150,37 @@ class EventPrinter:
         pending = self._pending
         pending.append(entry)
         self._arrange_flush(len(pending))
+
+    @property
+    def bytes_tap(self) -> Callable[[type, float, int, int, bytes], None] | None:
+        """What to subscribe as `bytes_tap` (see `SessionManager.subscribe`) with this printer,
+        or None when it writes each bytes line at once (`buffered=False`, a full preview)."""
+        return self.take_bytes if self._deferred_bytes else None
+
+    def take_bytes(self, kind: type, at: float, session: int, offset: int, data: bytes) -> None:
+        """A chunk of bytes, given as the fields of its `BytesReceived` or `BytesSent` (`kind`):
+        the per-chunk path. Keeps the fields and at most `preview` bytes (never the chunk
+        itself, which can be 256 KiB) and formats them at flush time, out of the path
+        between a read and the service's answer, all in one batch. Only for a printer
+        whose `bytes_tap` is not None."""
+        size = len(data)
+        shown = None
+        if self.show_data:
+            shown = data[:self.preview]  # the chunk itself if it is no longer than that
+            if shown == self._last_shown and size == self._last_size:
+                # The same preview as the line before (echo, relay: the chunk received
+                # is the chunk sent): share the object, so the flush escapes it once.
+                # Compared by value, not identity: keeping a reference to the chunk
+                # itself cost more (freeing it late) than comparing 64 bytes.
+                shown = self._last_shown
+            else:
+                self._last_size = size
+                self._last_shown = shown
+        pending = self._pending
+        pending.append((kind, at, session, offset, size, shown))
+        if self._timer is None or len(pending) >= SLICE_LINES:
+            self._arrange_flush(len(pending))
+        # else a flush is due already: the usual case, nothing to arrange
 
     def _arrange_flush(self, waiting: int) -> None:
         """`waiting` lines are pending: write them now, or see that a flush is due."""

@@ -152,7 +152,7 @@ async def _serve_recorded(args: argparse.Namespace, service: Any, stop: asyncio.
                       flush=True)
         if args.admission is not None:
             print(f"tcpbench: admitting: {args.admission.describe()}", file=sys.stderr, flush=True)
-        manager.subscribe(printer)
+        manager.subscribe(printer, bytes_tap=printer.bytes_tap)
 
         def operator(data: bytes) -> None:
             if listener.id not in manager.listeners:

@@ -47,6 +47,18 @@ LISTENER_NOTES_CAP = 64 * 1024
 """Store cap of a listener's own notes: events only, so about 5,000 notes are kept."""
 
 Subscriber = Callable[[ev.Event], None]
+BytesKind = type[ev.BytesReceived] | type[ev.BytesSent]
+BytesTap = Callable[[BytesKind, float, int, int, bytes], None]
+"""`tap(kind, at, session, offset, data)`: a chunk of bytes as the fields of the event
+`kind(at, session, offset, data)` would have, without the event (see `subscribe`)."""
+
+
+def _emit_to(subscribers: list[Subscriber], event: ev.Event) -> None:
+    for callback in subscribers:
+        try:
+            callback(event)
+        except Exception:
+            log.exception("event subscriber failed on %s", event.kind)
 
 
 class SessionManager:
@@ -85,6 +97,10 @@ class SessionManager:
         self.bytes_out = 0
         """Bytes sent by every session (sessions add to it: `SessionOwner.bytes_out`)."""
         self._subscribers: list[Subscriber] = []
+        self._bytes_subscribers: list[Subscriber] = []
+        """Those of `_subscribers` that take a chunk of bytes as an event."""
+        self._bytes_taps: list[BytesTap] = []
+        """What the others take a chunk of bytes through instead (`subscribe(bytes_tap=...)`)."""
         self.has_subscribers = False
         """True while anyone is subscribed (kept by `subscribe` and its unsubscribe): the
         sessions' per-chunk check before they build a bytes event."""
@@ -109,17 +125,31 @@ class SessionManager:
 
     # --- events -----------------------------------------------------------------
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+    def subscribe(self, callback: Subscriber, *, bytes_tap: BytesTap | None = None) -> Callable[[], None]:
         """Call `callback(event)` synchronously for every event; returns an unsubscribe.
 
         The callback runs inside engine callbacks: keep it O(1) and never await.
+        With `bytes_tap`, each chunk of bytes received or sent reaches the subscriber as
+        `bytes_tap(kind, at, session, offset, data)` (`kind`: the class `BytesReceived` or
+        `BytesSent`) instead of as an event to `callback`. That is for a subscriber that
+        sees every chunk of a firehose (the headless printer): building the event costs
+        more than taking its fields (~0.6 us a chunk each way, where a 16 KiB echo costs
+        ~25 us), and no event is built when every subscriber takes the fields.
         """
         self._subscribers.append(callback)
+        if bytes_tap is None:
+            self._bytes_subscribers.append(callback)
+        else:
+            self._bytes_taps.append(bytes_tap)
         self.has_subscribers = True
 
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
+                if bytes_tap is None:
+                    self._bytes_subscribers.remove(callback)
+                else:
+                    self._bytes_taps.remove(bytes_tap)
                 self.has_subscribers = bool(self._subscribers)
 
         return unsubscribe
@@ -128,11 +158,18 @@ class SessionManager:
 
     def emit(self, event: ev.Event) -> None:
         """Call every subscriber with `event`; a failing subscriber is logged, not raised."""
-        for callback in self._subscribers:
+        _emit_to(self._subscribers, event)
+
+    def emit_bytes(self, kind: BytesKind, at: float, session: int, offset: int, data: bytes) -> None:
+        """Tell every subscriber about a chunk of bytes: its taps take the fields, the others
+        an event `kind(at, session, offset, data)`, built once for all of them."""
+        for tap in self._bytes_taps:
             try:
-                callback(event)
+                tap(kind, at, session, offset, data)
             except Exception:
-                log.exception("event subscriber failed on %s", event.kind)
+                log.exception("bytes tap failed on %s", kind.kind)
+        if self._bytes_subscribers:
+            _emit_to(self._bytes_subscribers, kind(at, session, offset, data))
 
     def note(self, note: Note, listener_id: int | None) -> None:
         """Record a service's note as a `ServiceNoted` event and emit it.

@@ -112,6 +112,12 @@ class SessionOwner(Protocol):
         """Tell every subscriber about `event` (the session has already stored it)."""
         ...
 
+    def emit_bytes(self, kind: type[ev.BytesReceived] | type[ev.BytesSent], at: float,
+                   session: int, offset: int, data: bytes) -> None:
+        """Tell every subscriber about a chunk of bytes, the event `kind(at, session, offset,
+        data)`; the owner builds that event only for subscribers that need the object."""
+        ...
+
     def note(self, note: Note, listener_id: int | None) -> None:
         """A service said something worth showing: store it with the session it names
         and tell the subscribers, as a `ServiceNoted` event."""
@@ -342,7 +348,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         owner = self.owner
         owner.bytes_in += nbytes
         if owner.has_subscribers:
-            owner.emit(ev.BytesReceived(now, self.id, offset, data))
+            owner.emit_bytes(ev.BytesReceived, now, self.id, offset, data)
         if self._draining:
             return
         if self.conduit is not None:
@@ -472,7 +478,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         owner = self.owner
         owner.bytes_out += len(data)
         if owner.has_subscribers:
-            owner.emit(ev.BytesSent(now, self.id, offset, data))
+            owner.emit_bytes(ev.BytesSent, now, self.id, offset, data)
         limit = self.service.backlog_limit if self.service is not None else None
         if limit is not None and transport.get_write_buffer_size() > limit and self.service is not None:
             self._apply(self.service.backlog_exceeded(self.id, now))

@@ -7,8 +7,10 @@ import asyncio
 import socket
 from tcpbench.engine import SessionManager, events as ev
 from tcpbench.engine.linger import LingerQueue
+from tcpbench.engine.registry import build_service
 from tcpbench.engine.session import Session, SessionOwner
 from tcpbench.services.base import Effects, Note, Send, Service
+from tests.conftest import wait_until
 
 
 class BareOwner:
@@ -39,6 +41,10 @@ class BareOwner:
 
     def emit(self, event: ev.Event) -> None:
         self.events.append(event)
+
+    def emit_bytes(self, kind: type[ev.BytesReceived] | type[ev.BytesSent], at: float,
+                   session: int, offset: int, data: bytes) -> None:
+        self.events.append(kind(at, session, offset, data))
 
     def note(self, note: Note, listener_id: int | None) -> None:
         self.notes.append((note, listener_id))
@@ -76,6 +82,41 @@ async def test_has_subscribers_follows_subscribe_and_unsubscribe(manager: Sessio
     second()
     second()  # a second unsubscribe is harmless
     assert manager.has_subscribers is False
+
+
+async def test_a_bytes_tap_takes_the_fields_of_the_events_others_get(manager: SessionManager, caplog) -> None:
+    listener = await manager.start_listener(build_service("echo"))
+    plain: list[ev.Event] = []
+    tapped_callback: list[ev.Event] = []
+    taps: list[tuple] = []
+
+    def failing_tap(*fields: object) -> None:
+        raise RuntimeError("tap broke")
+
+    manager.subscribe(plain.append)
+    unsubscribe_tap = manager.subscribe(tapped_callback.append, bytes_tap=lambda *f: taps.append(f))
+    manager.subscribe(lambda e: None, bytes_tap=failing_tap)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    try:
+        for message in (b"one", b"two"):
+            writer.write(message)
+            assert await asyncio.wait_for(reader.readexactly(len(message)), 5) == message
+        await wait_until(lambda: sum(isinstance(e, ev.BytesSent) for e in plain) == 2,
+                         what="both echoes seen")
+        byte_events = [e for e in plain if isinstance(e, (ev.BytesReceived, ev.BytesSent))]
+        assert [(type(e), e.at, e.session, e.offset, e.data) for e in byte_events] == taps
+        assert [kind for kind, *_ in taps] == [ev.BytesReceived, ev.BytesSent] * 2
+        # The tap's subscriber gets every other event, and no bytes event twice.
+        assert [e for e in plain if e not in byte_events] == tapped_callback
+        assert "bytes tap failed" in caplog.text  # logged; nobody else missed a chunk
+        unsubscribe_tap()
+        writer.write(b"three")
+        assert await asyncio.wait_for(reader.readexactly(5), 5) == b"three"
+        await wait_until(lambda: sum(isinstance(e, ev.BytesSent) for e in plain) == 3,
+                         what="the third echo seen")
+        assert len(taps) == 4 and not any(isinstance(e, ev.BytesSent) for e in tapped_callback)
+    finally:
+        writer.close()
 
 
 async def test_a_session_needs_nothing_but_the_protocol() -> None:
