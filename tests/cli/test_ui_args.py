@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcpbench.cli import UsageError, build_parser, names_no_command
+from tcpbench.cli import UsageError, build_parser, command_named, names_no_command
 from tcpbench.engine.registry import SERVICES
 from tcpbench.ui_spec import ConnectSpec, ListenSpec, parse_connect, parse_listen
 
@@ -135,3 +135,57 @@ def test_the_workbench_path_imports_no_subcommand_module():
     assert not [m for m in loaded if m.startswith(("tcpbench.cli.serve", "tcpbench.cli.connect",
                                                    "tcpbench.cli.probe", "tcpbench.services.",
                                                    "tcpbench.engine.registry", "h11"))], loaded
+
+
+COMMAND_TOKENS = UI_TOKENS + ["connect", "scenarios", "web", "echo", "127.0.0.1", "1-3", "--json",
+                              "--timeout", "1", "--port", "0"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(COMMAND_TOKENS), max_size=7))
+def test_the_one_command_parser_parses_every_line_naming_it_as_the_full_one_does(argv):
+    """A command line that names a subcommand gets a parser with that subcommand alone; where
+    it does, the result (parsed options, or the one-line error and exit status) must be the
+    full parser's."""
+    command = command_named(argv)
+    if command is None:
+        return
+
+    def outcome(parser):
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                parsed = vars(parser.parse_args(argv))
+                parsed.pop("run", None)  # the command's function: the same, but from either parser
+                return parsed, ""
+        except SystemExit as exc:
+            return exc.code, err.getvalue()
+
+    assert outcome(build_parser(commands=command)) == outcome(build_parser())
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["probe", "127.0.0.1", "80"], "probe"), (["--loop", "asyncio", "serve", "echo"], "serve"),
+    (["--busy-poll", "0", "connect", "h", "1"], "connect"), (["--listen", "probe"], None),
+    (["--help", "probe"], None), (["--", "probe"], None), (["typo", "probe"], None), ([], None),
+    (["--listen=echo:0", "web"], "web"), (["-", "serve"], None),
+])
+def test_which_command_lines_take_a_one_command_parser(argv, command):
+    assert command_named(argv) == command
+
+
+@pytest.mark.timeout(30)
+def test_a_probe_imports_no_other_subcommand():
+    """`tcpbench probe` builds its own parser alone: no serve/connect modules, no services, no
+    h11 (~50 ms of a probe's start)."""
+    code = ("import sys; from tcpbench.cli import main; "
+            "code = main(['probe', '127.0.0.1', '1', '--json', '--timeout', '1']); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('tcpbench.', 'h11')))), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert '"port": 1' in done.stdout, done.stdout + done.stderr
+    loaded = done.stderr.split()
+    assert "tcpbench.cli.probe" in loaded
+    assert not [m for m in loaded if m.startswith(("tcpbench.cli.serve", "tcpbench.cli.connect",
+                                                   "tcpbench.services.", "tcpbench.engine.registry",
+                                                   "h11"))], loaded
