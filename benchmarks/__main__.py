@@ -34,12 +34,12 @@ from pathlib import Path
 from benchmarks import part_chat
 from benchmarks.harness import ROOT, TCPBENCH, Suite, has_uvloop, raise_nofile
 
-ORDER = ["echo", "http", "scale", "chat", "ui", "tls"]
+ORDER = ["echo", "http", "scale", "chat", "ui", "tls", "probe"]
 
 
 def _load_parts() -> dict:
     parts = {"chat": part_chat.run}
-    for name in ("echo", "http", "scale", "ui", "tls"):
+    for name in ("echo", "http", "scale", "ui", "tls", "probe"):
         try:
             module = __import__(f"benchmarks.part_{name}", fromlist=["run"])
         except ModuleNotFoundError as exc:
@@ -56,6 +56,8 @@ def _versions() -> list[str]:
               ("wrk", ["wrk", "--version"], r"wrk (\S+)"),
               ("nginx", ["nginx", "-v"], r"nginx/(\S+)"),
               ("tmux", ["tmux", "-V"], r"tmux (\S+)"),
+              ("nc (OpenBSD)", ["nc", "-h"], r"OpenBSD netcat \(Debian patchlevel (\S+)\)"),
+              ("iperf3", ["iperf3", "--version"], r"iperf (\S+)"),
               ("python3", ["python3", "-V"], r"Python (\S+)")]
     out = []
     for name, argv, pattern in probes:

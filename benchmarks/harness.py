@@ -534,7 +534,7 @@ class Suite:
                         case.precheck(server)
                         server.check_alive()
                 except BenchFailure as exc:
-                    self._failed(case, spec, None, str(exc))
+                    self.record_failure(case, spec, None, str(exc))
         for r in range(rounds):
             for case in cases:
                 order = case.servers[r % len(case.servers):] + case.servers[:r % len(case.servers)] \
@@ -561,7 +561,7 @@ class Suite:
                         error = str(exc) + (f" [server stderr: {trouble}]" if trouble else "")
                         record["error"] = error
                         self.records.append(record)
-                        self._failed(case, spec, r, error)
+                        self.record_failure(case, spec, r, error)
                         continue
                     # A measurement can finish with figures *and* be wrong (a line lost): both count.
                     error = values.pop("_error", None)
@@ -576,10 +576,10 @@ class Suite:
                             case.peer_notes.setdefault((spec.name, error), []).append(r)
                             self.say(f"    note: {spec.name}, round {r + 1}: {error}")
                         else:
-                            self._failed(case, spec, r, error, drop=False)
+                            self.record_failure(case, spec, r, error, drop=False)
                     self.records.append(record)
 
-    def _failed(self, case: Case, spec: ServerSpec, r: int | None, error: str,
+    def record_failure(self, case: Case, spec: ServerSpec, r: int | None, error: str,
                 drop: bool = True) -> None:
         if spec.peer and drop:
             case.dropped[spec.name] = error if len(error) < 200 else error[:197] + "..."
