@@ -33,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks import ceiling
 from benchmarks.harness import (HOST, PYTHON, REFSERVERS, TCPBENCH, BenchFailure, Case, Metric,
                                 Server, ServerSpec, Suite, fmt_ratio, tcpbench_uvloop, uvloop_row)
 
@@ -341,6 +342,7 @@ def run(suite: Suite) -> None:
     suite.run_cases(cases, specs)
     for case in cases:
         suite.table(case)
+    ceiling.run(suite)
     name = "tcpbench serve echo (as typed)"
     # The goals: 1 and 8 connections, bulk and a 32 KiB window (the 128 KiB case has none).
     for case in [case for case, (window, _) in zip(cases, shapes) if window != LARGE_WINDOW]:
