@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.part_probe import listeners, silent_ports  # noqa: E402
 
 TCPBENCH = [sys.executable, "-m", "tcpbench", "probe"]
 
@@ -35,33 +39,6 @@ def timed(cmd: list[str], limit: float) -> tuple[float, int, int]:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
     seconds = time.perf_counter() - started
     return seconds, done.returncode, len((done.stdout + done.stderr).splitlines())
-
-
-def listeners(stack: ExitStack, count: int) -> list[int]:
-    """`count` listening sockets on 127.0.0.1 (accepting is not needed: the kernel completes handshakes)."""
-    ports = []
-    for _ in range(count):
-        sock = stack.enter_context(socket.socket())
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        ports.append(sock.getsockname()[1])
-    return ports
-
-
-def silent_ports(stack: ExitStack, count: int) -> list[int]:
-    """Ports that never answer a SYN: listen(0) and a full accept queue."""
-    ports = []
-    for _ in range(count):
-        server = stack.enter_context(socket.socket())
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        for _ in range(3):
-            filler = stack.enter_context(socket.socket())
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-        ports.append(port)
-    return ports
 
 
 def measure(name: str, commands: dict[str, list[str]], repeat: int, limit: float) -> None:
