@@ -72,22 +72,11 @@ def run(suite: Suite) -> None:
         Metric("mib_s", "MiB/s", "{:.0f}"),
         Metric("retransmits", "retransmits", "{:.0f}"),
     ], measure=lambda server: {}, how="interleaved, a fresh iperf3 -s each")
-    rows = {n: ServerSpec(f"iperf3 -P {n} ({n} stream{'s' if n > 1 else ''})", lambda p, t: [],
-                          needs=("iperf3",), peer=True) for n in STREAMS}
-    case.servers = list(rows.values())
+    streams = {f"iperf3 -P {n} ({n} stream{'s' if n > 1 else ''})": n for n in STREAMS}
     case.notes.append("no goal and no reference: what this machine's loopback TCP carries one way "
                       "between two C programs; an echo carries each byte in and out of one process")
     rounds = 1 if suite.quick else suite.rounds
-    for r in range(rounds):
-        for n in STREAMS if r % 2 == 0 else STREAMS[::-1]:
-            spec = rows[n]
-            suite.say(f"  round {r + 1}/{rounds} {case.title}: {spec.name}")
-            try:
-                values = one_way(n)
-            except BenchFailure as exc:
-                suite.record_failure(case, spec, r, str(exc))
-                continue
-            case.results.setdefault(spec.name, {})[r] = values
-            suite.records.append({"part": "echo", "case": case.title, "server": spec.name,
-                                  "round": r + 1, "values": values})
+    suite.run_rounds(case, [ServerSpec(name, lambda p, t: [], needs=("iperf3",), peer=True)
+                            for name in streams],
+                     lambda spec: one_way(streams[spec.name]), rounds)
     suite.table(case, rounds)

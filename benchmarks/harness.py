@@ -579,6 +579,32 @@ class Suite:
                             self.record_failure(case, spec, r, error, drop=False)
                     self.records.append(record)
 
+    def run_rounds(self, case: Case, specs: list[ServerSpec],
+                   measure: Callable[[ServerSpec], dict[str, Any]], rounds: int) -> None:
+        """Every spec once a round, in an order rotated by the round, for a case whose
+        `measure(spec)` starts what it needs itself (a command timed whole, a peer's own
+        client and server): its figures, with `_error` when an answer was wrong, or
+        BenchFailure. A peer that fails is dropped with a line; its wrong answers are noted."""
+        case.servers = specs
+        for r in range(rounds):
+            for spec in specs[r % len(specs):] + specs[:r % len(specs)] if specs else []:
+                if spec.name in case.dropped:
+                    continue
+                self.say(f"  round {r + 1}/{rounds} {case.title}: {spec.name}")
+                try:
+                    values = measure(spec)
+                except BenchFailure as exc:
+                    self.record_failure(case, spec, r, str(exc))
+                    continue
+                error = values.pop("_error", None)
+                case.results.setdefault(spec.name, {})[r] = values
+                self.records.append({"part": case.part, "case": case.title, "server": spec.name,
+                                     "round": r + 1, "values": values, "error": error})
+                if error and spec.peer:
+                    case.peer_notes.setdefault((spec.name, error), []).append(r)
+                elif error:
+                    self.record_failure(case, spec, r, error, drop=False)
+
     def record_failure(self, case: Case, spec: ServerSpec, r: int | None, error: str,
                 drop: bool = True) -> None:
         if spec.peer and drop:

@@ -117,8 +117,9 @@ class Tool:
         self.argv = argv
         self.read = read
 
-    def measure(self, ports: list[int], spec: str, want_open: set[int], want_silent: set[int]) -> dict:
-        seconds, text = run_timed(self.argv(ports, spec))
+    def measure(self, ports: list[int], port_list: str, want_open: set[int],
+                want_silent: set[int]) -> dict:
+        seconds, text = run_timed(self.argv(ports, port_list))
         if self.read == "table":
             opened, silent, total = read_table_counts(text)
             right = opened == len(want_open) and silent == len(want_silent) and total == len(ports)
@@ -164,31 +165,20 @@ def run(suite: Suite) -> None:
             ("silent", f"{SILENT} ports that drop SYNs, 1 s timeout", quiet,
              ",".join(map(str, quiet)), set(), set(quiet), "1"),
         ]
-        for label, what, ports, spec, want_open, want_silent, timeout in shapes:
+        for label, what, ports, port_list, want_open, want_silent, timeout in shapes:
             kit = [tool for tool in tools(timeout) if not tool.spec.missing()]
             case = Case("probe", f"probe, {label}: 127.0.0.1, {what}", [
                 Metric("seconds", "wall s (the command as typed)", "{:.3f}", higher_is_better=False),
                 Metric("per_port_ms", "ms per port", "{:.3f}", higher_is_better=False),
             ], measure=lambda server: {}, how="interleaved and rotated, a fresh process each")
-            case.servers = [tool.spec for tool in kit]
+            by_name = {tool.spec.name: tool for tool in kit}
+
+            def measure(spec: ServerSpec, ports=ports, port_list=port_list, want_open=want_open,
+                        want_silent=want_silent) -> dict:
+                return by_name[spec.name].measure(ports, port_list, want_open, want_silent)
+
             rounds = 1 if suite.quick else suite.rounds
-            for r in range(rounds):
-                for tool in kit[r % len(kit):] + kit[:r % len(kit)]:
-                    name = tool.spec.name
-                    suite.say(f"  round {r + 1}/{rounds} {case.title}: {name}")
-                    try:
-                        values = tool.measure(ports, spec, want_open, want_silent)
-                    except BenchFailure as exc:
-                        suite.record_failure(case, tool.spec, r, str(exc))
-                        continue
-                    error = values.pop("_error", None)
-                    case.results.setdefault(name, {})[r] = values
-                    suite.records.append({"part": "probe", "case": case.title, "server": name,
-                                          "round": r + 1, "values": values, "error": error})
-                    if error and tool.spec.peer:
-                        case.peer_notes.setdefault((name, error), []).append(r)
-                    elif error:
-                        suite.record_failure(case, tool.spec, r, error, drop=False)
+            suite.run_rounds(case, [tool.spec for tool in kit], measure, rounds)
             if label == "closed":
                 case.notes.append(f"open in {RANGE[0]}-{RANGE[1]} on this machine before the rounds: "
                                   f"{sorted(busy) or 'none'}")

@@ -20,44 +20,21 @@ __all__ = ["COMMANDS", "PROG", "Parser", "UsageError", "build_parser", "command_
            "parse_port", "parse_positive", "run_ui"]
 
 
-# The workbench's own options that take a value: `names_no_command` skips their values.
+# The workbench's own options: those that take a value, and flags (`_first_positional`).
 UI_VALUE_OPTIONS = frozenset({"--listen", "--connect", "--scenario", "--record", "--loop",
                               "--busy-poll"})
-UI_FLAG_OPTIONS = frozenset({"--utc"})
-
-
-def names_no_command(argv: Sequence[str]) -> bool:
-    """True when `argv` is the workbench's options alone: no command, no help asked for.
-
-    Then `main` parses it without the subcommands, whose modules (the services, h11,
-    TLS, probing: ~60 modules) the workbench does not need before its first frame. Anything
-    else (a positional, `--`, an abbreviated option) takes the full parser, which parses
-    every command line the light one does to the same result."""
-    expect_value = False
-    for token in argv:
-        if expect_value:
-            expect_value = False
-        elif token in ("-h", "--help", "--"):
-            return False
-        elif token.startswith("--"):
-            expect_value = "=" not in token and token in UI_VALUE_OPTIONS
-        elif not token.startswith("-") or token == "-":
-            return False
-    return True
+UI_FLAG_OPTIONS = frozenset({"--utc", "--version"})
 
 
 COMMANDS = ("serve", "connect", "scenarios", "web", "probe")
 """The subcommands, in the order `--help` lists them; each is `tcpbench.cli.<name>`."""
+_UNSURE = object()
 
 
-def command_named(argv: Sequence[str]) -> str | None:
-    """The subcommand `argv` runs when its first positional names one (and no help for the
-    workbench comes first), else None.
-
-    Then `main` builds only that subcommand's parser: `tcpbench probe HOST PORT` need not
-    import the services, h11 and TLS behind `serve` (~50 ms of a ~140 ms probe of one port,
-    where `nc -vz` takes 10). Options before the command parse as with the full parser,
-    and so does everything after it, which only its own parser reads."""
+def _first_positional(argv: Sequence[str]) -> object:
+    """The first token of `argv` that is neither one of the workbench's own options nor
+    its value; None when there is none; `_UNSURE` at help, `--`, or an option the parser
+    could read otherwise (an abbreviation such as `--lis`)."""
     expect_value = False
     for token in argv:
         if expect_value:
@@ -67,10 +44,32 @@ def command_named(argv: Sequence[str]) -> str | None:
         elif token in UI_FLAG_OPTIONS or token.partition("=")[0] in UI_VALUE_OPTIONS:
             continue
         elif token.startswith("-") and token != "-":
-            return None  # help, `--`, or an option argparse may read as an abbreviation
+            return _UNSURE
         else:
-            return token if token in COMMANDS else None
+            return token
     return None
+
+
+def names_no_command(argv: Sequence[str]) -> bool:
+    """True when `argv` is the workbench's options alone: no command, no help asked for.
+
+    Then `main` parses it without the subcommands, whose modules (the services, h11,
+    TLS, probing: ~60 modules) the workbench does not need before its first frame. Anything
+    else (a positional, `--`, an abbreviated option) takes the full parser, which parses
+    every command line the light one does to the same result."""
+    return _first_positional(argv) is None
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` runs when its first positional names one (and nothing the
+    parser could read otherwise comes first), else None.
+
+    Then `main` builds only that subcommand's parser: `tcpbench probe HOST PORT` need not
+    import the services, h11 and TLS behind `serve` (~50 ms of a ~140 ms probe of one port,
+    where `nc -vz` takes 10). Options before the command parse as with the full parser,
+    and so does everything after it, which only its own parser reads."""
+    token = _first_positional(argv)
+    return token if isinstance(token, str) and token in COMMANDS else None
 
 
 def build_parser(commands: bool | str = True) -> Parser:
