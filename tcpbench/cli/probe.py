@@ -18,15 +18,17 @@ import json
 import socket
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tcpbench.cli.args import parse_positive
 from tcpbench.cli.runner import run
-from tcpbench.engine.probe_tls import TlsProbe
 from tcpbench.engine.probe import (DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_CONCURRENCY,
-                                   ProbeResult, outcome_label, parse_ports, probe,
+                                   ProbeResult, line_to_send, outcome_label, parse_ports, probe,
                                    resolve_addresses, summarize)
-from tcpbench.safetext import EscapeError, escape_bytes, escape_text, unescape_bytes
+from tcpbench.safetext import EscapeError, escape_bytes, escape_text
+
+if TYPE_CHECKING:
+    from tcpbench.engine.probe_tls import TlsProbe
 
 TABLE_BANNER = 160  # characters of a banner shown in the table (JSON has it all)
 
@@ -53,7 +55,9 @@ def add_parser(commands: Any) -> None:
                         help="after connecting, show what the service says first (SSH, FTP, SMTP)")
     parser.add_argument("--send", type=_send_text, metavar="TEXT",
                         help="send TEXT + CRLF after the banner and show the answer "
-                             "(\\r \\n \\t \\xNN escapes); implies --banner")
+                             "(\\r \\n \\t \\xNN escapes; an HTTP request line such as "
+                             "'HEAD / HTTP/1.0' also gets the blank line that ends it); "
+                             "implies --banner")
     parser.add_argument("--tls", action="store_true",
                         help="on each open port, also try a TLS handshake and report the version, "
                              "the certificate's subject and expiry (not verified: like "
@@ -87,7 +91,7 @@ def _concurrency(text: str) -> int:
 
 def _send_text(text: str) -> bytes:
     try:
-        return unescape_bytes(text) + b"\r\n"
+        return line_to_send(text)
     except EscapeError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

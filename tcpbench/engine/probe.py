@@ -17,15 +17,20 @@ This module is asyncio and stdlib only; the CLI and the UI both use it.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, AsyncIterator, Iterable, Sequence
 
 from tcpbench.engine.errors import (NAME_NOT_RESOLVED, OTHER, TIMED_OUT, classify_connect_error,
                                     explain_reason)
-from tcpbench.engine.probe_tls import TlsProbe, tls_probe
-from tcpbench.safetext import escape_bytes
+from tcpbench.safetext import escape_bytes, unescape_bytes
+
+if TYPE_CHECKING:
+    # Imported where --tls is asked for: ssl and the TLS layer (with the engine's
+    # events) cost a plain `nc -vz`-style probe tens of ms of start-up.
+    from tcpbench.engine.probe_tls import TlsProbe
 
 OPEN = "open"
 OUTCOMES = (OPEN, "refused", TIMED_OUT, "host_unreachable", "network_unreachable",
@@ -49,8 +54,14 @@ BANNER_QUIET = 0.25
 # services that wait for the client (HTTP) do not cost the full timeout.
 GREETING_BEFORE_SEND = 0.5
 # Graceful close: after our FIN, read (and drop) the peer's bytes until its FIN
-# or this long. Closing with unread input would make the kernel send RST.
-CLOSE_LINGER = 0.5
+# or a linger. Closing with unread input would make the kernel send RST. The
+# linger scales with the connect's round trip: a peer that answers our FIN does
+# so within a few round trips, while a listener that never accepts (a full
+# backlog, a stopped process) never answers, and a flat wait would cost every
+# such port the whole cap.
+CLOSE_LINGER_MIN = 0.05
+CLOSE_LINGER_MAX = 0.5
+CLOSE_LINGER_ROUND_TRIPS = 10
 
 
 @dataclass(frozen=True)
@@ -190,7 +201,7 @@ async def probe(host: str, ports: Sequence[int], *, timeout: float = DEFAULT_TIM
 
     Resource handling: every socket is closed before its result is yielded; open
     ones gracefully (our FIN, then the peer's input drained for up to
-    CLOSE_LINGER), so no probe causes a RST. Closing the generator early cancels
+    `close_linger`), so no probe causes a RST. Closing the generator early cancels
     the probes in flight and closes their sockets.
 
     Errors: `ValueError` for a bad timeout or concurrency. Connect failures are
@@ -277,17 +288,43 @@ async def probe_one(host: str, address: str, port: int, *, timeout: float,
             return ProbeResult(host, address, port, reason, ms, message, explain_reason(reason))
         ms = (time.perf_counter() - started) * 1000
         if tls:
+            from tcpbench.engine.probe_tls import tls_probe
             greeting_wait = min(timeout, GREETING_BEFORE_SEND)
             outcome, greeting, answer = await tls_probe(sock, host, timeout=timeout, banner=banner,
                                                         send=send, greeting_wait=greeting_wait)
             return ProbeResult(host, address, port, OPEN, ms, "", EXPLAIN_OPEN, greeting, answer,
                                tls=outcome)
         if not banner:
-            await _graceful_close(loop, sock)
+            await _graceful_close(loop, sock, close_linger(ms / 1000))
             return ProbeResult(host, address, port, OPEN, ms, "", EXPLAIN_OPEN)
         return await _talk(loop, sock, host, address, port, ms, timeout, send)
     finally:
         sock.close()
+
+
+# "HEAD / HTTP/1.0": an HTTP server answers only after the blank line that ends
+# the request's head, which `nc -C` users type themselves and a one-line --send cannot.
+_HTTP_REQUEST_LINE = re.compile(rb"[A-Z]+ \S+ HTTP/\d\.\d")
+
+
+def line_to_send(text: str) -> bytes:
+    """The bytes `--send TEXT` writes: TEXT's escapes undone, then CRLF.
+
+    A request that starts with an HTTP request line also ends in the blank line that
+    ends its head, so `--send 'HEAD / HTTP/1.0'` gets an answer. Errors: `EscapeError`
+    (a ValueError) for a bad escape.
+    """
+    data = unescape_bytes(text) + b"\r\n"
+    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if (_HTTP_REQUEST_LINE.fullmatch(first_line)
+            and not data.endswith((b"\r\n\r\n", b"\n\n"))):
+        data += b"\r\n"
+    return data
+
+
+def close_linger(connect_s: float) -> float:
+    """How long the graceful close waits for the peer's FIN, given the connect time in s."""
+    return min(CLOSE_LINGER_MAX, max(CLOSE_LINGER_MIN, CLOSE_LINGER_ROUND_TRIPS * connect_s))
 
 
 def _sockaddr(family: int, address: str, port: int) -> tuple:
@@ -303,6 +340,9 @@ async def _talk(loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str,
     """Read the greeting, send `send`, read the answer; then close gracefully."""
     greeting_wait = min(timeout, GREETING_BEFORE_SEND) if send is not None else timeout
     greeting, ended = await read_banner(loop, sock, greeting_wait)
+    # Only the greeting phase tells a refusal: a peer that answers what we sent and
+    # then closes (HTTP/1.0) has served us, not turned us away.
+    how = _refusal(greeting, ended)
     answer: bytes | None = None
     if send is not None and ended is None:
         try:
@@ -310,7 +350,6 @@ async def _talk(loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str,
             answer, ended = await read_banner(loop, sock, timeout)
         except (OSError, TimeoutError) as exc:
             ended = "reset" if isinstance(exc, ConnectionResetError) else None
-    how = _refusal(greeting, ended)
     explanation = EXPLAIN_OPEN
     if how is not None:
         explanation = EXPLAIN_SERVICE_REFUSED.format(how=how)
@@ -318,7 +357,7 @@ async def _talk(loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str,
         explanation += ("; it sent nothing first (it waits for the client to speak, as HTTP "
                         "and TLS do; try --send)")
     if ended is None:
-        await _graceful_close(loop, sock)
+        await _graceful_close(loop, sock, close_linger(ms / 1000))
     return ProbeResult(host, address, port, OPEN, ms, "", explanation, greeting, answer,
                        how is not None)
 
@@ -363,13 +402,14 @@ async def read_banner(loop: asyncio.AbstractEventLoop, sock: socket.socket,
     return bytes(data), None
 
 
-async def _graceful_close(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-    """Send FIN, then drop the peer's bytes until its FIN or CLOSE_LINGER s, so close sends no RST."""
+async def _graceful_close(loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                          linger: float) -> None:
+    """Send FIN, then drop the peer's bytes until its FIN or `linger` s, so close sends no RST."""
     try:
         sock.shutdown(socket.SHUT_WR)
     except OSError:
         return  # already reset or not connected: nothing to be graceful about
-    deadline = loop.time() + CLOSE_LINGER
+    deadline = loop.time() + linger
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -394,5 +434,5 @@ def summarize(results: Iterable[ProbeResult]) -> dict[str, int]:
 
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "EXPLAIN_OPEN", "MAX_CONCURRENCY", "OPEN",
-           "OUTCOMES", "ProbeResult", "outcome_label", "parse_ports", "probe", "probe_list",
-           "probe_one", "read_banner", "resolve_addresses", "summarize"]
+           "OUTCOMES", "ProbeResult", "close_linger", "line_to_send", "outcome_label", "parse_ports",
+           "probe", "probe_list", "probe_one", "read_banner", "resolve_addresses", "summarize"]

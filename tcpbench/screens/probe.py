@@ -33,8 +33,9 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tcpbench.engine.probe import (DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_CONCURRENCY, OPEN,
-                                   ProbeResult, outcome_label, parse_ports, probe, summarize)
-from tcpbench.safetext import EscapeError, escape_bytes, escape_text, unescape_bytes
+                                   ProbeResult, line_to_send, outcome_label, parse_ports, probe,
+                                   summarize)
+from tcpbench.safetext import EscapeError, escape_bytes, escape_text
 
 BANNER_CELL = 60  # bytes of a banner shown in a cell
 
@@ -248,7 +249,7 @@ class ProbeScreen(ModalScreen[None]):
         send: bytes | None = None
         if send_text:
             try:
-                send = unescape_bytes(send_text) + b"\r\n"
+                send = line_to_send(send_text)
             except EscapeError as exc:
                 self._status(f"send: {escape_text(str(exc))}", error=True)
                 return

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.errors import NAME_NOT_RESOLVED, REFUSED, TIMED_OUT, explain_reason
-from tcpbench.engine.probe import (EXPLAIN_OPEN, OPEN, ProbeResult, parse_ports, probe,
+from tcpbench.engine.probe import (CLOSE_LINGER_MAX, CLOSE_LINGER_MIN, EXPLAIN_OPEN, OPEN,
+                                   ProbeResult, close_linger, line_to_send, parse_ports, probe,
                                    probe_list, resolve_addresses, summarize)
 from tcpbench.engine.registry import build_service
 from tests.netutil import closed_port, silent_port
@@ -192,3 +195,39 @@ async def test_result_order_is_stable_with_a_slow_first_port():
         results = await asyncio.wait_for(probe_list("127.0.0.1", ports, timeout=0.3), 10)
     assert [r.port for r in results] == ports
     assert [r.outcome for r in results] == [TIMED_OUT, REFUSED, REFUSED, REFUSED]
+
+
+def test_close_linger_is_ten_round_trips_within_bounds():
+    assert close_linger(0.00005) == CLOSE_LINGER_MIN  # loopback: 50 us connect
+    assert close_linger(0.02) == pytest.approx(0.2)  # a 20 ms path
+    assert close_linger(2.0) == CLOSE_LINGER_MAX  # a slow path never waits more than the cap
+
+
+@pytest.mark.parametrize("text, sent", [
+    ("EHLO x", b"EHLO x\r\n"),
+    ("PING", b"PING\r\n"),
+    ("HEAD / HTTP/1.0", b"HEAD / HTTP/1.0\r\n\r\n"),
+    ("GET /index.html HTTP/1.1\\r\\nHost: a", b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("GET / HTTP/1.0\\r\\n", b"GET / HTTP/1.0\r\n\r\n"),  # the blank line is there
+    ("get / http/1.0", b"get / http/1.0\r\n"),  # not a request line as a server reads it
+])
+def test_line_to_send_ends_an_http_request_with_its_blank_line(text, sent):
+    assert line_to_send(text) == sent
+
+
+async def test_http10_answer_then_close_is_an_answer_not_a_refusal(manager):
+    listener = await manager.start_listener(build_service("http"), "127.0.0.1", 0)
+    [result] = await probe_list("127.0.0.1", [listener.port], timeout=3,
+                                send=line_to_send("HEAD / HTTP/1.0"))
+    assert result.answer is not None and result.answer.startswith(b"HTTP/1.1 200 ")
+    assert not result.service_refused and result.ok
+    assert "TCP wrappers" not in result.explanation
+
+
+def test_a_plain_probe_loads_no_tls_code():
+    code = ("import sys, asyncio, tcpbench.cli.probe as p, tcpbench.engine.probe as e\n"
+            "print(sorted(m for m in sys.modules if m in ('tcpbench.engine.probe_tls', "
+            "'tcpbench.engine.tls', 'tcpbench.engine.events')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
