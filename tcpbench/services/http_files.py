@@ -115,7 +115,7 @@ class DirectoryRoot:
                 return None, _plain(400, "'..' is not allowed in paths\n")
             parts.append(os.fsdecode(segment))
         candidate = os.path.realpath(os.path.join(self.root, *parts))
-        if candidate != self.root and not candidate.startswith(self.root + os.sep):
+        if not self._inside(candidate):
             return None, _plain(404, "not found\n")
         if os.path.isdir(candidate):
             if not raw_path.endswith("/"):
@@ -127,6 +127,9 @@ class DirectoryRoot:
         if not os.path.isfile(candidate):
             return None, _plain(404, "not found\n")
         return candidate, None
+
+    def _inside(self, real_path: str) -> bool:
+        return real_path == self.root or real_path.startswith(self.root + os.sep)
 
     def answer(self, target: bytes, range_header: bytes | None = None) -> FileAnswer:
         """200 with the file (206 for a satisfiable `range_header`, 416 for another), or
@@ -173,7 +176,10 @@ class DirectoryRoot:
         title = html.escape(url_path)
         rows = []
         for name in names:
-            slash = "/" if os.path.isdir(os.path.join(directory, name)) else ""
+            path = os.path.join(directory, name)
+            if not self._inside(os.path.realpath(path)):
+                continue  # a symlink out of the root: its link would only give 404
+            slash = "/" if os.path.isdir(path) else ""
             rows.append(f'<li><a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a></li>')
         page = (f"<!doctype html><meta charset=utf-8><title>{title}</title>"
                 f"<h1>{title}</h1><ul>{''.join(rows)}</ul>\n")

@@ -73,3 +73,12 @@ def test_no_path_escapes_the_directory(site, parser, target) -> None:
     status, _, body = get(HttpService(dir=str(site), parser=parser), target)
     assert status in (400, 404), (target, status)
     assert b"SECRET" not in body and b"root:" not in body
+
+
+def test_listing_leaves_out_links_that_lead_outside_the_root(site, parser) -> None:
+    (site / "index.html").unlink()
+    status, _, body = get(HttpService(dir=str(site), parser=parser), b"/")
+    assert status == 200
+    assert b'href="style.css"' in body and b'href="sub/"' in body
+    assert b'href="alias.css"' in body  # a link that stays inside is listed
+    assert b"leak.txt" not in body and b'href="up/"' not in body
