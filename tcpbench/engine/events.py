@@ -66,6 +66,10 @@ class ListenerStopped(Event):
     listener: int
     service: str
     address: Address
+    connections: int = 0
+    """Connections it accepted over its life (refused-by-rule ones not counted)."""
+    bytes_in: int = 0
+    bytes_out: int = 0
     kind: ClassVar[str] = "listener_stopped"
 
     def explain(self) -> str:
@@ -173,9 +177,14 @@ class BytesSent(Event):
 @dataclass(frozen=True, slots=True)
 class PeerHalfClosed(Event):
     session: int
+    after_our_fin: bool = False
+    """We had sent FIN first: the peer's FIN answers ours and ends the connection."""
     kind: ClassVar[str] = "peer_fin"
 
     def explain(self) -> str:
+        if self.after_our_fin:
+            return ("peer sent FIN after ours: both sides are done sending, so the connection "
+                    "ends (we close and the kernel keeps TIME_WAIT)")
         return "peer sent FIN: it will send nothing more, but still reads; you can keep sending"
 
 

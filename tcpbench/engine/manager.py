@@ -88,6 +88,8 @@ class SessionManager:
         """Ended sessions kept in `history`; the oldest are forgotten first."""
         self.linger = linger
         self.listeners: dict[int, Listener] = {}
+        self._stopping: dict[int, Listener] = {}
+        """Listeners `stop_listener` has taken out of `listeners` and is still closing."""
         self.sessions: dict[int, Session] = {}
         """Live sessions (opened, not yet ended)."""
         self.history: dict[int, Session] = {}
@@ -292,13 +294,23 @@ class SessionManager:
         listener.acceptor.close()
         if listener.idle is not None:
             listener.idle.close()
-        if close_sessions:
-            sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
-            for session in sessions:
-                session.close()
-            await self._wait_sessions(sessions, self.linger + 1.0)
-        await listener.acceptor.wait_closed()
-        self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name, listener.address))
+        # Its sessions still end into its totals while the stop closes them.
+        self._stopping[listener_id] = listener
+        try:
+            if close_sessions:
+                sessions = [self.sessions[s] for s in listener.sessions if s in self.sessions]
+                for session in sessions:
+                    session.close()
+                await self._wait_sessions(sessions, self.linger + 1.0)
+            await listener.acceptor.wait_closed()
+        finally:
+            self._stopping.pop(listener_id, None)
+        self.emit(self._listener_stopped(listener))
+
+    def _listener_stopped(self, listener: Listener) -> ev.ListenerStopped:
+        bytes_in, bytes_out = self.listener_totals(listener)
+        return ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
+                                  listener.address, listener.accepted, bytes_in, bytes_out)
 
     # --- client sessions -------------------------------------------------------------
 
@@ -432,7 +444,8 @@ class SessionManager:
             if forgotten is not None:
                 budget.forget(forgotten.store)
         if session.listener_id is not None:
-            listener = self.listeners.get(session.listener_id)
+            listener = (self.listeners.get(session.listener_id)
+                        or self._stopping.get(session.listener_id))
             if listener is not None:
                 listener.sessions.discard(session.id)
                 if listener.idle is not None:
@@ -543,8 +556,7 @@ class SessionManager:
         for listener in list(self.listeners.values()):
             self.listeners.pop(listener.id, None)
             listener.state = "stopped"
-            self.emit(ev.ListenerStopped(time.monotonic(), listener.id, listener.service_name,
-                                         listener.address))
+            self.emit(self._listener_stopped(listener))
             await listener.acceptor.wait_closed()
         self.hangups.close()
         self.lingers.close()

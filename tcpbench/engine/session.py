@@ -370,7 +370,7 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
         if self.closed_by is None and not self.our_fin:
             self.closed_by = "peer"
         self._set_state()
-        self._emit(ev.PeerHalfClosed(now, self.id))
+        self._emit(ev.PeerHalfClosed(now, self.id, self.our_fin))
         if self._draining:
             self._finish_close()
             return self.tls is None

@@ -55,6 +55,20 @@ async def test_we_half_close_and_still_receive(manager: SessionManager) -> None:
     assert session.store.kept_bytes == 13
 
 
+async def test_a_peer_fin_after_ours_is_explained_as_the_end(manager: SessionManager) -> None:
+    seen: list[ev.Event] = []
+    manager.subscribe(seen.append)
+    listener = await manager.start_listener(build_service("echo"))  # echo answers our FIN with its own
+    session = await manager.open_session(*listener.address)
+    session.half_close()
+    await wait_until(lambda: session.peer_fin, what="the peer's FIN")
+    [client_fin] = [e for e in seen if isinstance(e, ev.PeerHalfClosed) and e.session == session.id]
+    assert client_fin.after_our_fin and "ends" in client_fin.explain()
+    assert "keep sending" not in client_fin.explain()
+    [server_fin] = [e for e in seen if isinstance(e, ev.PeerHalfClosed) and e.session != session.id]
+    assert not server_fin.after_our_fin and "keep sending" in server_fin.explain()
+
+
 async def test_peer_half_close_and_we_still_send(manager: SessionManager) -> None:
     listener = await manager.start_listener(build_service("raw"))
     reader, writer = await asyncio.open_connection(*listener.address)
@@ -141,6 +155,8 @@ async def test_stopping_a_listener_closes_its_sessions_gracefully(manager: Sessi
     manager.subscribe(seen.append)
     listener = await manager.start_listener(build_service("echo"))
     reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"abc")
+    assert await asyncio.wait_for(reader.readexactly(3), 5) == b"abc"
     await wait_until(lambda: len(manager.sessions) == 1)
     stop = asyncio.ensure_future(manager.stop_listener(listener.id))
     assert await asyncio.wait_for(reader.read(), 5) == b""  # FIN, not RST
@@ -148,7 +164,9 @@ async def test_stopping_a_listener_closes_its_sessions_gracefully(manager: Sessi
     await writer.wait_closed()
     await asyncio.wait_for(stop, 5)
     assert listener.id not in manager.listeners
-    assert any(isinstance(e, ev.ListenerStopped) for e in seen)
+    [stopped] = [e for e in seen if isinstance(e, ev.ListenerStopped)]
+    # Its life in one line: what `serve` prints last.
+    assert (stopped.connections, stopped.bytes_in, stopped.bytes_out) == (1, 3, 3)
     with pytest.raises(OSError):
         await asyncio.open_connection(*listener.address)
 
