@@ -12,6 +12,7 @@ Prints one row per server: best and median MB/s over the runs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -64,7 +65,7 @@ def start(name: str) -> tuple[subprocess.Popen[bytes], int] | None:
         line = proc.stdout.readline().decode()  # type: ignore[union-attr]
         # Drain the event lines so the server never blocks on a full pipe.
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-        return proc, int(line.rsplit(":", 1)[1])
+        return proc, json.loads(line)["port"]  # with --json the first line is JSON too
     if name == "tcpbench echo (no event output)":
         code = ("import asyncio\nfrom tcpbench.engine import SessionManager\n"
                 "from tcpbench.engine.registry import build_service\n"

@@ -84,6 +84,19 @@ def escape_text(text: str) -> str:
         return "".join(_escape_char(ch) for ch in text)
 
 
+def escape_note(text: str) -> str:
+    """A service's note (`ServiceNoted.text`) as printable ASCII.
+
+    Services build notes from peer text they have escaped already (a chat line's ESC
+    arrives as the two characters `\\e`, an HTTP path through `escape_bytes`), so a
+    backslash is kept as it is rather than escaped a second time into `\\\\e`. Every
+    other character outside printable ASCII (a control, UTF-8 text) is escaped.
+    """
+    if text.isascii() and text.isprintable():
+        return text  # the common case, checked in C
+    return "".join(ch if ch.isascii() and ch.isprintable() else _escape_char(ch) for ch in text)
+
+
 def _escape_char(ch: str) -> str:
     try:
         return escape_bytes(ch.encode("utf-8", "surrogateescape"))

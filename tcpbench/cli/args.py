@@ -20,14 +20,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: {message} (see '{self.prog} --help')\n")
 
 
-def parse_port(text: str) -> int:
+def parse_port(text: str, lowest: int = 0) -> int:
+    """A port number from `lowest` (0: "any free port" when listening) to 65535."""
     # ASCII digits only: int() would also read ' 80', '8_0' and Arabic-Indic digits.
     digits = text[1:] if text[:1] == "-" else text  # '-1' is a number, out of range
     if not (digits.isascii() and digits.isdigit()):
-        raise argparse.ArgumentTypeError(f"port {text!r} is not a number (0-65535)")
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number ({lowest}-65535)")
     port = int(text, 10)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range ({lowest}-65535)")
     return port
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from typing import Any
 
@@ -36,8 +37,10 @@ def add_parser(commands: Any) -> None:
     connect = commands.add_parser(
         "connect", help="open a client session: stdin to the socket, the socket to stdout",
         description="Connect to HOST PORT like 'nc HOST PORT'. EOF on stdin sends FIN.")
-    connect.add_argument("host")
-    connect.add_argument("port", type=parse_remote_port)
+    connect.add_argument("host", type=parse_remote_host,
+                         help="a name or an address; an IPv6 address bare or in brackets ([::1])")
+    connect.add_argument("port", type=parse_remote_port,
+                         help="1-65535, or a service name as nc takes it (http, smtp)")
     connect.add_argument("--crlf", "-C", action="store_true", help="send line endings as CRLF")
     connect.add_argument("--timeout", "-w", type=parse_positive, default=10.0, metavar="S",
                          help="connect timeout in seconds (default 10)")
@@ -47,12 +50,24 @@ def add_parser(commands: Any) -> None:
     connect.set_defaults(run=main)
 
 
+def parse_remote_host(text: str) -> str:
+    # "[::1]" is how URLs and HOST:PORT forms write an IPv6 address; the resolver wants it bare.
+    if len(text) > 2 and text[0] == "[" and text[-1] == "]":
+        return text[1:-1]
+    return text
+
+
 def parse_remote_port(text: str) -> int:
-    port = parse_port(text)
-    if port == 0:
+    if text[:1].isalpha():
+        try:
+            return socket.getservbyname(text, "tcp")
+        except (OSError, UnicodeError):
+            raise argparse.ArgumentTypeError(
+                f"port {text!r} is neither a number (1-65535) nor a known service name") from None
+    if text.isascii() and text.isdigit() and int(text) == 0:
         # Port 0 means "any free port" only when listening; nobody can be reached there.
         raise argparse.ArgumentTypeError("port 0 cannot be connected to (use 1-65535)")
-    return port
+    return parse_port(text, lowest=1)
 
 
 def main(args: argparse.Namespace) -> int:

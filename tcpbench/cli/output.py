@@ -32,7 +32,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, TextIO
 
 from tcpbench.engine import events as ev
-from tcpbench.safetext import escape_bytes, escape_text
+from tcpbench.safetext import escape_bytes, escape_note, escape_text
 
 PREVIEW = 64
 HEADLESS_STORE_CAP = 0
@@ -304,7 +304,7 @@ class EventPrinter:
         if kind is ev.ServiceNoted and not self.json_lines:  # chat and access lines: many
             who = f"#{event.session} " if event.session is not None else ""  # type: ignore[attr-defined]
             return (f"{self._label(event.at + self._mono_to_wall)} {who}{event.topic}: "  # type: ignore[attr-defined]
-                    f"{escape_text(event.text)}")  # type: ignore[attr-defined]
+                    f"{escape_note(event.text)}")  # type: ignore[attr-defined]
         if kind is ev.ListenerStarted:
             return None  # the command prints "listening on ..." itself
         if self.json_lines:
@@ -327,9 +327,12 @@ class EventPrinter:
             wall = round(at + self._mono_to_wall, 6)
             line = (f'{{"event": "{kind.kind}", "at": {wall!r}, "session": {session}, '
                     f'"offset": {offset}, "size": {size}')
-            if shown is not None:
-                return f'{line}, "data": {encode_basestring_ascii(escape_bytes(shown))}}}'
-            return line + "}"
+            if shown is None:
+                return line + "}"
+            data = encode_basestring_ascii(escape_bytes(shown))
+            if size > len(shown):  # a script must not take the preview for the whole chunk
+                return f'{line}, "data": {data}, "data_truncated": true}}'
+            return f'{line}, "data": {data}}}'
         arrow = "<" if kind is ev.BytesReceived else ">"
         if shown is None:
             preview = ""
@@ -349,7 +352,7 @@ class EventPrinter:
             return describe(event)
         if type(event) is ev.ServiceNoted:  # the most frequent after bytes (chat lines, access lines)
             who = f"#{event.session} " if event.session is not None else ""
-            return f"{who}{event.topic}: {escape_text(event.text)}"
+            return f"{who}{event.topic}: {escape_note(event.text)}"
         if isinstance(event, ev.BytesReceived):
             return f"#{event.session} < {event.size} bytes{self._preview(event.data)}"
         if isinstance(event, ev.BytesSent):
@@ -370,12 +373,15 @@ class EventPrinter:
         if isinstance(event, (ev.TlsNegotiated, ev.TlsHandshakeFailed, ev.TlsBytesCounted)):
             return describe_tls(event)
         if isinstance(event, ev.ListenerStopped):
-            return f"stopped listening on {ev.format_address(event.address)}"
+            connections = event.connections
+            return (f"stopped listening on {ev.format_address(event.address)}: {connections} "
+                    f"connection{'' if connections == 1 else 's'}, {event.bytes_in} bytes in, "
+                    f"{event.bytes_out} bytes out")
         if isinstance(event, ev.ListenerFailed):
             return escape_text(event.message)
         if isinstance(event, ev.ServiceNoted):
             who = f"#{event.session} " if event.session is not None else ""
-            return f"{who}{event.topic}: {escape_text(event.text)}"
+            return f"{who}{event.topic}: {escape_note(event.text)}"
         return escape_text(event.kind)
 
     def _preview(self, data: bytes) -> str:

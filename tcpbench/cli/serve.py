@@ -1,7 +1,8 @@
 """`tcpbench serve SERVICE`: one listener, headless, with an event line per happening.
 
 The first line on stdout is exactly `listening on HOST:PORT` (the real port), so
-scripts and tests can read the port. Lines typed on stdin go to the service as
+scripts and tests can read the port; with `--json` it is a JSON object like every
+line after it, `{"event": "listening", "address": "HOST:PORT", "port": PORT, ...}`. Lines typed on stdin go to the service as
 operator input (raw: to every client; chat: to the room).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import sys
 from typing import Any
 
@@ -140,7 +142,13 @@ async def _serve_recorded(args: argparse.Namespace, service: Any, stop: asyncio.
         # allocations trigger find next to nothing: 20,000 made `serve http` under
         # `wrk -c50 -H 'Connection: close'` 1.02x (4 of 4 rotated rounds).
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-        print(f"listening on {format_address(listener.address)}", flush=True)
+        if args.json:
+            print(json.dumps({"event": "listening", "service": args.service,
+                              "address": format_address(listener.address),
+                              "host": listener.address[0], "port": listener.address[1],
+                              "tls": listener.tls is not None}, ensure_ascii=True), flush=True)
+        else:
+            print(f"listening on {format_address(listener.address)}", flush=True)
         if listener.tls is not None:
             print(tls_args.describe_server(listener.tls, json_lines=args.json), flush=True)
         if args.host not in LOOPBACK:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Iterable
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import EVENT, RECEIVED, SENT
 from tcpbench.engine.pcap import PCAP_HEADER, SessionPcap
-from tcpbench.safetext import escape_text, text_lines
+from tcpbench.safetext import escape_note, escape_text, text_lines
 
 if TYPE_CHECKING:
     from tcpbench.engine.session import Session
@@ -253,5 +253,5 @@ def _describe(event: ev.Event) -> str:
         return (f"session {event.session} opened, {ev.format_address(event.local)} <-> "
                 f"{ev.format_address(event.peer)} ({event.origin}): {event.explain()}")
     if isinstance(event, ev.ServiceNoted):
-        return f"{event.topic}: {escape_text(event.text)}"
+        return f"{event.topic}: {escape_note(event.text)}"
     return escape_text(event.explain() or event.kind)

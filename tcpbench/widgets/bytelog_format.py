@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from tcpbench.engine.bytestore import EVENT, Record
-from tcpbench.safetext import escape_bytes, escape_text, hexdump_row
+from tcpbench.safetext import escape_bytes, escape_note, escape_text, hexdump_row
 
 MAX_LINE = 4096
 """Raw bytes per text row at most: a 1 MiB line without LF must not become one 4 MiB strip."""
@@ -163,7 +163,7 @@ def event_text(event: Any) -> str:
 
     if isinstance(event, ServiceNoted):
         # Service notes can carry peer-controlled text (a chat nick, an HTTP path).
-        return f"-- {escape_text(event.topic)}: {escape_text(event.text)}"
+        return f"-- {escape_text(event.topic)}: {escape_note(event.text)}"
     # explain() names what happened itself ("peer sent FIN: ..."); the kind is the fallback.
     explained = event.explain()
     return escape_text(f"-- {explained}" if explained else f"-- {event.kind}")

@@ -27,8 +27,13 @@ class Served:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         assert self.proc.stdout is not None
         self.first_line = self.proc.stdout.readline().decode().rstrip("\n")
-        assert self.first_line.startswith("listening on "), self.stop()
-        self.port = int(self.first_line.rsplit(":", 1)[1])
+        if "--json" in args:  # every line is JSON, the first one too
+            first = json.loads(self.first_line) if self.first_line.startswith("{") else {}
+            assert first.get("event") == "listening", self.stop()
+            self.port = first["port"]
+        else:
+            assert self.first_line.startswith("listening on "), self.stop()
+            self.port = int(self.first_line.rsplit(":", 1)[1])
 
         self.seen: list[str] = []
         self._drainer: threading.Thread | None = None
@@ -115,6 +120,8 @@ def test_serve_echo_prints_listening_line_and_events_then_exits_0_on_sigterm() -
     assert code == 0, err
     assert "opened" in out and "closed by peer" in out
     assert '"ping\\e[2J\\n"' in out  # escaped, never raw ESC
+    assert out.rstrip("\n").splitlines()[-1].endswith(
+        f"stopped listening on 127.0.0.1:{served.port}: 1 connection, 9 bytes in, 9 bytes out")
     assert "\x1b" not in out
 
 
@@ -130,6 +137,27 @@ def test_serve_json_lines() -> None:
     events = [r["event"] for r in rows]
     assert events[:3] == ["opened", "received", "sent"]
     assert rows[1]["size"] == 3 and rows[1]["session"] == 1
+    assert rows[1]["data"] == "abc" and "data_truncated" not in rows[1]
+    assert json.loads(served.first_line) == {
+        "event": "listening", "service": "echo", "address": f"127.0.0.1:{served.port}",
+        "host": "127.0.0.1", "port": served.port, "tls": False}
+
+
+def test_serve_json_says_when_a_byte_preview_is_cut() -> None:
+    with Served("echo", "--json") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+            sock.sendall(b"x" * 1000)
+            got = b""
+            while len(got) < 1000:
+                got += sock.recv(1000)
+        served.wait_for('"closed"')
+        code, out, _ = served.stop()
+    assert code == 0
+    received = [r for r in map(json.loads, out.splitlines()) if r["event"] == "received"]
+    assert sum(r["size"] for r in received) == 1000
+    for row in received:
+        assert row.get("data_truncated", False) == (row["size"] > len(row["data"]))
+    assert any(row.get("data_truncated") for row in received)
 
 
 def test_serve_dual_stack_line() -> None:
@@ -148,6 +176,23 @@ def test_connect_round_trip_and_exit_0_when_peer_closes() -> None:
         served.stop()
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hello\nworld\n"
+
+
+def test_connect_takes_an_ipv6_address_in_brackets_as_urls_write_it() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    with Served("echo", "--host", "::1") as served:
+        result = run("connect", "[::1]", str(served.port), stdin=b"six\n")
+        served.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"six\n"
+
+
+def test_connect_takes_service_names_as_nc_does() -> None:
+    from tcpbench.cli.connect import parse_remote_port
+
+    assert parse_remote_port("http") == 80 == socket.getservbyname("http", "tcp")
+    assert parse_remote_port("smtp") == 25 and parse_remote_port("65535") == 65535
 
 
 def test_connect_crlf() -> None:

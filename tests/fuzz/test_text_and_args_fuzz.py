@@ -21,7 +21,8 @@ from hypothesis import given, strategies as st
 from tcpbench.cli.args import parse_port
 from tcpbench.engine.probe import parse_ports
 from tcpbench.engine.relay import parse_target
-from tcpbench.safetext import EscapeError, escape_bytes, escape_text, hexdump_row, text_lines, unescape_bytes
+from tcpbench.safetext import (EscapeError, escape_bytes, escape_note, escape_text, hexdump_row,
+                               text_lines, unescape_bytes)
 from tcpbench.screens.dialogs import parse_port_text
 from tcpbench.services.base import OptionError
 from tcpbench.services.chat import clean_text
@@ -63,6 +64,29 @@ def test_escape_text_is_printable_for_any_str_and_lossless_where_it_has_bytes(te
     except UnicodeEncodeError:
         return  # a lone surrogate has no bytes: shown as \uXXXX, nothing to be lossless about
     assert unescape_bytes(shown) == raw
+
+
+@fuzz_settings(normal=300, long=15000)
+@given(st.binary(max_size=128), st.text(max_size=32) | typed)
+def test_escape_note_is_printable_and_escapes_a_services_escapes_once(line, text) -> None:
+    count("escape_note")
+    # A chat note holds clean_text of the peer's line: ESC is already the two characters \e,
+    # which escape_note keeps as they are (escape_text doubled the backslash).
+    chat_note = f"<nick> {clean_text(line)}"
+    if chat_note.isascii():
+        assert escape_note(chat_note) == chat_note
+    for note in (chat_note, text):
+        shown = escape_note(note)
+        assert printable_ascii(shown) or shown == ""
+        if note.isascii() and note.isprintable():
+            assert shown == note  # nothing to escape: kept exactly, backslashes too
+
+
+def test_a_chat_line_with_an_escape_code_is_shown_with_one_backslash() -> None:
+    note = "<ann> " + clean_text(b"hi \x1b[31m red")
+    assert note == "<ann> hi \\e[31m red"
+    assert escape_note(note) == "<ann> hi \\e[31m red"  # escape_text gave "\\\\e"
+    assert escape_note("caf\u00e9") == "caf\\xc3\\xa9"
 
 
 @fuzz_settings(normal=300, long=10000)
