@@ -134,6 +134,18 @@ def kernel_sockets(port: int) -> list[KernelSocket]:
     return found
 
 
+def leftover_state(local: tuple[str, int], peer: tuple[str, int]) -> KernelSocket | None:
+    """The kernel's socket still left for a connection we no longer hold (TIME_WAIT after
+    we closed first, FIN_WAIT2 while the peer has not), or None: matched by our local port
+    and the peer's port, so with both ends ours the other end's socket is not taken for it."""
+    if not local[1]:
+        return None
+    for found in kernel_sockets(local[1]):
+        if found.local[1] == local[1] and found.remote[1] == peer[1]:
+            return found
+    return None
+
+
 def _address(text: str, family: int) -> tuple[str, int]:
     host_hex, _, port_hex = text.partition(":")
     raw = bytes.fromhex(host_hex)

@@ -10,8 +10,9 @@ The format (every key but `title` and each listener's `service` is optional):
 
     title = "Refused vs dropped"
     description = "one line for `tcpbench scenarios`"
-    notes = '''text for the side panel; {web.port} and {web.addr} become the real
-    port and HOST:PORT of the listener or port named "web" once it is open'''
+    notes = '''text for the side panel; {web.port}, {web.host} and {web.addr} become
+    the real port, host and HOST:PORT of the listener or port named "web" once it
+    is open (nc takes `nc {web.host} {web.port}`; curl takes http://{web.addr}/)'''
     probe = ["web", "closed"]          # what the probe (p) is prefilled with
 
     [[listener]]                      # a server, as the New listener dialog starts it

@@ -13,7 +13,7 @@ LISTENER_KEYS = {"name", "service", "host", "port", "idle_timeout", "options"}
 PORT_KEYS = {"name", "behaviour", "host", "port"}
 SESSION_KEYS = {"to", "host", "port", "send"}
 BEHAVIOURS = ("refuse", "drop")
-PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\.(port|addr)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\.(port|addr|host)\}")
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 

@@ -59,14 +59,21 @@ class ScenarioRun:
         return host, address[1]
 
     def notes(self, address_formatter: Callable[[tuple[str, int]], str] = format_address) -> str:
-        """The notes with `{name.port}` and `{name.addr}` filled in (`?` for what did not open),
-        addresses written by `address_formatter` (snapshots mask the ports)."""
+        """The notes with `{name.port}`, `{name.host}` and `{name.addr}` (HOST:PORT) filled in
+        (`?` for what did not open), addresses written by `address_formatter` (snapshots
+        mask the ports). `nc` wants `{name.host} {name.port}`: it takes no HOST:PORT."""
         def fill(match) -> str:
             address = self.connect_address(match.group(1))
             if address is None:
                 return "?"
             text = address_formatter(address)
-            return text.rsplit(":", 1)[1] if match.group(2) == "port" else text
+            host, _, port = text.rpartition(":")
+            part = match.group(2)
+            if part == "port":
+                return port
+            if part == "host":
+                return host[1:-1] if host.startswith("[") else host  # nc ::1 7000, no brackets
+            return text
 
         return PLACEHOLDER.sub(fill, self.scenario.notes)
 

@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tcpbench.engine.tcpinfo import kernel_sockets, tcp_info
+from tcpbench.engine.tcpinfo import STATE_MEANINGS, kernel_sockets, leftover_state, tcp_info
 
 if TYPE_CHECKING:
     from tcpbench.engine.manager import SessionManager
@@ -106,8 +106,14 @@ class TcpHelpScreen(ModalScreen[None]):
             return "Select a connection (in the Connections table) to see its state here."
         session = self.manager.history[self.session_id]
         info = tcp_info(session)
-        kernel = f"the kernel says {info.summary()}: {info.meaning}" if info else \
-            "the kernel holds no socket of ours for it any more"
+        if info is not None:
+            kernel = f"the kernel says {info.summary()}: {info.meaning}"
+        elif (left := leftover_state(session.local, session.peer)) is not None:
+            # Closed for tcpbench, not yet for the kernel: the lesson's TIME_WAIT, live.
+            kernel = (f"we hold no socket for it any more, but the kernel still keeps it in "
+                      f"{left.state}: {STATE_MEANINGS.get(left.state, '')}")
+        else:
+            kernel = "the kernel holds no socket of ours for it any more"
         return f"Connection #{session.id} is {session.state}; {kernel}."
 
     def time_wait_line(self) -> str:
@@ -115,8 +121,20 @@ class TcpHelpScreen(ModalScreen[None]):
         if not ports:
             return "TIME_WAIT now: no listener open."
         counts: Counter[str] = Counter()
+        listening: set[tuple[str, int]] = set()
+        queues = 0
         for port in ports:
             for found in kernel_sockets(port):
+                if found.state == "LISTEN":
+                    # A listener's SO_REUSEPORT accept queues are one listener, not several.
+                    queues += 1
+                    if found.local in listening:
+                        continue
+                    listening.add(found.local)
                 counts[found.state] += 1
         states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
-        return f"Kernel sockets on our listeners' ports ({', '.join(map(str, ports))}) now: {states}."
+        line = f"Kernel sockets on our listeners' ports ({', '.join(map(str, ports))}) now: {states}."
+        if queues > len(listening):
+            line += (f" (`ss -ltn` shows {queues} LISTEN lines: a listener spreads its accepts "
+                     "over several SO_REUSEPORT queues, as nginx's reuseport does.)")
+        return line

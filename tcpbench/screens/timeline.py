@@ -1,8 +1,9 @@
 """'What just happened?': one connection's story as a short timeline, every step explained.
 
 The steps come from the session's byte store (the lifecycle events and the
-chunks, in order); runs of chunks in one direction become one step ("< 3
-chunks, 1.2 KiB"), so a firehose does not bury the FIN. The top line is the
+chunks, in order); runs of chunks in one direction, each within `RUN_GAP` of
+the one before, become one step ("< 3 chunks, 1.2 KiB"), so a firehose does
+not bury the FIN. The top line is the
 kernel's own view of the connection (`TCP_INFO`), or what became of it after
 the close (TIME_WAIT is visible in /proc/net/tcp).
 
@@ -23,7 +24,7 @@ from textual.widgets import Static
 
 from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import EVENT, RECEIVED
-from tcpbench.engine.tcpinfo import STATE_MEANINGS, kernel_sockets, tcp_info
+from tcpbench.engine.tcpinfo import STATE_MEANINGS, leftover_state, tcp_info
 from tcpbench.safetext import escape_bytes, escape_text
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 MAX_STEPS = 200
 PREVIEW = 40
+RUN_GAP = 0.5
+"""Chunks in one direction this many seconds apart are separate steps: a person's two
+lines typed seconds apart are two things that happened, each with its own time."""
 RECEIVED_MEANS = "data from the peer: our kernel ACKed it on arrival, then tcpbench read it"
 SENT_MEANS = "our data went out in segments; the peer's kernel ACKs each one it receives"
 
@@ -48,6 +52,7 @@ def timeline(session: Session, max_steps: int = MAX_STEPS) -> list[Step]:
     """The steps of a session from what its store holds, oldest first (the newest `max_steps`)."""
     steps: list[Step] = []
     run_dir, run_chunks, run_bytes, run_at, run_head = "", 0, 0, 0.0, b""
+    last_at = 0.0
 
     def end_run() -> None:
         nonlocal run_dir, run_chunks, run_bytes, run_head
@@ -71,9 +76,10 @@ def timeline(session: Session, max_steps: int = MAX_STEPS) -> list[Step]:
                 continue
             steps.append(_event_step(event, event.at - session.opened_at))
             continue
-        if record.direction != run_dir:
+        if record.direction != run_dir or record.at - last_at > RUN_GAP:
             end_run()
             run_dir, run_at = record.direction, record.at
+        last_at = record.at
         run_chunks += 1
         run_bytes += len(record.data)
         if len(run_head) < PREVIEW:
@@ -109,9 +115,9 @@ def kernel_view(session: Session) -> str:
         return f"kernel: {info.summary()}: {info.meaning}"
     if not session.local[1]:
         return "kernel: this connection never got a socket"
-    for found in kernel_sockets(session.local[1]):
-        if found.local[1] == session.local[1] and found.remote[1] == session.peer[1]:
-            return f"kernel: {found.state}: {STATE_MEANINGS.get(found.state, '')}"
+    found = leftover_state(session.local, session.peer)
+    if found is not None:
+        return f"kernel: {found.state}: {STATE_MEANINGS.get(found.state, '')}"
     if session.state in ("reset", "aborted"):
         return "kernel: nothing left: after an RST neither side keeps the connection (no TIME_WAIT)"
     return ("kernel: nothing left on our side (the peer closed first, so the TIME_WAIT, if any, "

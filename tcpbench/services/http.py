@@ -14,8 +14,10 @@ for an oversized head) and a close; a head that does not arrive within
 `--keepalive-timeout`. Time comes only from `now`.
 
 `--naive` is a teaching demonstration of the seed's netcat: answer at once on
-connect without reading the request, then close with RST (Send + Abort). Never
-the default.
+connect without reading the request, then close with RST (Send + Abort). The RST
+is forced on every connection; netcat's depends on whether the request arrived
+before its close (a race), and a demonstration must show every time. Never the
+default.
 
 Pipelining is answered as the peer reads: one read can hold thousands of
 requests, and answering them all at once would put thousands of answers in the
@@ -90,7 +92,7 @@ class HttpService(Service):
         Option("parser", str, "auto", "request parser: httptools (llhttp, fast; h11 reads what it "
                "finds unusual) or h11 alone; auto: httptools when installed", "NAME", choices=PARSERS),
         Option("naive", bool, False, "TEACHING DEMO: behave like netcat (answer without reading, "
-                                     "then close with RST; browsers fail)"),
+                                     "then reset every connection; browsers fail some loads)"),
     )
 
     tick_interval = 0.5
@@ -151,7 +153,8 @@ class HttpService(Service):
             # read, and the socket is closed with the request unread -> RST.
             head = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: " % len(self.body)
                     + self.content_type + b"\r\n\r\n")
-            return [Note("naive mode: answered without reading the request, closing with RST",
+            return [Note("naive mode: answered without reading the request, resetting (RST, "
+                         "forced on every connection; netcat's depends on a race)",
                          session, "access", (("method", "-"), ("path", "-"), ("status", 200),
                                              ("bytes", len(self.body)), ("duration_ms", 0.0),
                                              ("session", session))),

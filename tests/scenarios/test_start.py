@@ -86,6 +86,10 @@ async def test_the_lesson_answers_like_the_ncat_examples(manager) -> None:
     head = await talk(run.connect_address("fuzz-http"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200 OK\r\n") and len(head) > 1_000_000
     assert "{" not in run.notes() and f":{port}/" in run.notes()
+    # nc takes HOST PORT, never HOST:PORT (`nc 127.0.0.1:10101` is "invalid port").
+    motd_host, motd_port = run.connect_address("motd")
+    assert f"nc -N {motd_host} {motd_port}\n" in run.notes()
+    assert f"nc -N {motd_host}:" not in run.notes()
 
 
 def read_to_the_end(address, request: bytes) -> tuple[bytes, str]:

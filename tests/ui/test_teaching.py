@@ -36,7 +36,7 @@ async def test_a_scenario_starts_and_its_notes_show_the_real_ports() -> None:
         await until(pilot, lambda: panel.display, what="the notes panel")
         echo_port = app.scenario_run.listeners["echo"].port
         assert "TCP/IP applications by example" in text(panel, "#notes-title")
-        assert f"nc 127.0.0.1:{echo_port}" in text(panel, "#notes-text")
+        assert f"nc -N 127.0.0.1 {echo_port}" in text(panel, "#notes-text")
         await pilot.press("N")
         assert not panel.display
         await pilot.press("N")
@@ -95,8 +95,15 @@ async def test_f1_explains_the_lifecycle_with_the_kernel_state(tmp_path) -> None
         await until(pilot, lambda: session.is_finished, what="both FINs")
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, TcpHelpScreen), what="the TCP help again")
-        assert "holds no socket of ours" in text(app.screen, "#tcp-help-live")
-        assert "TIME_WAIT" in text(app.screen, "#tcp-help-timewait")
+        # We closed first: our socket is gone for tcpbench but the kernel keeps it in
+        # TIME_WAIT (F1 used to say "holds no socket" here, hiding the lesson).
+        live = text(app.screen, "#tcp-help-live")
+        assert "the kernel still keeps it in TIME_WAIT" in live, live
+        kernel_view = text(app.screen, "#tcp-help-timewait")
+        assert "TIME_WAIT" in kernel_view
+        # The echo listener's SO_REUSEPORT queues count as one LISTEN per listener.
+        listeners = len(app.manager.listeners)
+        assert f"{listeners} LISTEN" in kernel_view, kernel_view
         await pilot.press("escape")
         # e: the record of the selected session, read back.
         await pilot.press("e")
