@@ -39,7 +39,7 @@ COMMANDS = (
     Command("u", "toggle_utc", "UTC", "Toggle UTC / local time",
             "Byte log timestamps in UTC or in local time (the default; --utc starts in UTC)", False),
     Command("w", "follow_newest", "Follow", "Follow the newest connection",
-            "The byte log shows the newest open connection again, not the one picked", False),
+            "The byte log shows the newest connection again, not the one picked", False),
     Command("v", "toggle_all", "All", "Show all / selected",
             "Byte log of every connection, or only of the selected one"),
     Command("ctrl+l", "clear_log", "Clear", "Clear the log",
@@ -61,5 +61,6 @@ COMMANDS = (
     Command("question_mark", "help", "Help", "Help", "Keys and what the TCP words mean"),
     Command("f1", "tcp_help", "TCP", "TCP lifecycle",
             "Handshake, data and ACK, FIN, RST and TIME_WAIT, with the selected connection's state", False),
-    Command("q", "quit", "Quit", "Quit", "Close every connection and listener, then leave"),
+    Command("q", "quit", "Quit", "Quit",
+            "Close every connection and listener, then leave (asks first while any is open)"),
 )

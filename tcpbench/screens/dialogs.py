@@ -42,10 +42,10 @@ def is_loopback(host: str) -> bool:
 def network_warning(host: str) -> str:
     """The warning for a listen address reachable from other machines ('' for loopback)."""
     host = host.strip()
-    if is_loopback(host):
+    if not host or is_loopback(host):  # an empty field listens on 127.0.0.1 (see collect)
         return ""
-    if host in ("0.0.0.0", "::", ""):
-        return (f"Warning: {host or 'an empty host'} listens on every address: the port is open "
+    if host in ("0.0.0.0", "::"):
+        return (f"Warning: {host} listens on every address: the port is open "
                 "to the network, anyone who can reach this machine can connect.")
     return (f"Warning: {host} is not loopback: the port is open to the network "
             "(to everyone who can reach that address).")
@@ -232,7 +232,9 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
                 options[option.name] = True
                 continue
             options[option.name] = option_value(option, self.query_one(f"#opt-{option.name}"))
-        host = self.query_one("#host", Input).value.strip()
+        # An emptied field means what its placeholder shows: loopback. The engine would
+        # read "" as every address, opening the port to the network unasked.
+        host = self.query_one("#host", Input).value.strip() or "127.0.0.1"
         port = parse_port_text(self.query_one("#port", Input).value)
         return options, host, port
 
@@ -267,6 +269,8 @@ class ConnectDialog(ModalScreen["Session | None"]):
         self.manager = manager
         self.initial_address = address
         self.initial_timeout = timeout
+        self.connected_address: str | None = None
+        """The address text that connected (the workbench offers it next time)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
@@ -340,6 +344,7 @@ class ConnectDialog(ModalScreen["Session | None"]):
             self.query_one("#error", Static).update(str(exc))
             self.query_one("#connect", Button).disabled = False
             return
+        self.connected_address = self.query_one("#address", Input).value.strip()
         self.dismiss(session)
 
     @on(Button.Pressed, "#cancel")

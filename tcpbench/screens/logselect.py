@@ -1,8 +1,9 @@
 """What the byte log shows, and how the person chooses it: the main screen's base class.
 
-The newest open connection (`screens.follow.Follower`) until the person picks a
-row themselves. A pick is told apart from the table's own cursor moves (rows
-added or dropped, our following cursor) by the input just before it: a
+The newest connection (`screens.follow.Follower`; an ended one for a few seconds,
+then the newest open one) until the person picks a row themselves. A pick is
+told apart from the table's own cursor moves (rows added or dropped, our
+following cursor) by the input just before it: a
 navigation key or a click in the connections table, or Enter (RowSelected);
 after each table sync `_follow` puts the cursor back on the row shown. Moving
 into the listeners table shows that listener's view (all its connections and
@@ -12,6 +13,7 @@ dropped from the table, the log's title says so.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on
@@ -47,7 +49,7 @@ class LogSelectionScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.follower = Follower()
-        """Which connection the log shows: the newest open one until the person picks."""
+        """Which connection the log shows: the newest one until the person picks."""
         self.log_view = "session"
         """`session` (the followed or picked connection) or `listener` (the selected one's view)."""
         self.selected_listener: int | None = None
@@ -57,11 +59,23 @@ class LogSelectionScreen(Screen[None]):
         # After each table sync: which connection the log shows, and the cursor on it.
         table = self.query_one(ConnectionsTable)
         rows = table.rows
-        live = self.engine.sessions
-        newest = max(live, default=None)
+        engine = self.engine
+        history = engine.history
+        newest = max(history, default=None)  # ids are handed out in order: the newest
+        ended_at = None
+        if newest is not None:
+            if str(newest) in rows:
+                ended_at = history[newest].ended_at
+            else:
+                newest = None
+
+        def newest_open() -> int | None:
+            session_id = max(engine.sessions, default=None)
+            return session_id if session_id is not None and str(session_id) in rows else None
+
         session = self.follower.update(
-            [newest] if newest is not None and str(newest) in rows else [],
-            _Listed(rows), lambda: max((int(k.value) for k in rows if k.value), default=None))
+            newest, ended_at, time.monotonic(), newest_open, _Listed(rows),
+            lambda: max((int(k.value) for k in rows if k.value), default=None))
         if session is None:
             return
         if (not table.person_moves_in_flight and str(session) in rows

@@ -116,6 +116,8 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.show_all = False
         self.target: tuple[str, int] | None = None
         """What the send bar talks to: ("session", id) or ("listener", id)."""
+        self.last_connect_address = "127.0.0.1:"
+        """What the connect dialog starts from: the last address that connected."""
         self._tick = 0
         self._tables_stale = False
         self._tables_synced_at = -BURST_TABLE_EVERY
@@ -381,15 +383,24 @@ class MainScreen(TeachingActions, LogSelectionScreen):
     def action_connect(self) -> None:
         from tcpbench.screens.dialogs import ConnectDialog
 
+        # The last address that connected: reconnecting to the server under test (after
+        # it closed, or to open a second client) is one Enter, as a shell's history is.
+        dialog = ConnectDialog(self.bench.manager, address=self.last_connect_address)
+
         def connected(session: Session | None) -> None:
+            if dialog.connected_address:
+                self.last_connect_address = dialog.connected_address
             if session is not None:
                 # Opening a connection is a pick: the log stays on it.
                 self.follower.choose(session.id)
                 self.log_view = "session"
                 self.sync()
                 self._show_session(session.id)
+                # The person connected to talk: what they type next is for the peer
+                # ("EHLO x", "quit"), not the single-key commands (x closes, q quits).
+                self.action_focus_send()
 
-        self.app.push_screen(ConnectDialog(self.bench.manager), connected)
+        self.app.push_screen(dialog, connected)
 
     def action_close_session(self) -> None:
         if (session := self._session()) is not None:
@@ -476,4 +487,23 @@ class MainScreen(TeachingActions, LogSelectionScreen):
         self.app.push_screen(HelpScreen(self))
 
     async def action_quit(self) -> None:
-        self.app.exit()
+        manager = self.bench.manager
+        listeners, sessions = len(manager.listeners), len(manager.sessions)
+        if not listeners and not sessions:
+            self.app.exit()
+            return
+        from tcpbench.screens.dialogs import ConfirmDialog
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.exit()
+
+        # A stray q (meant for the peer, typed with the send bar unfocused) would
+        # otherwise end a workshop's every connection; Ctrl+Q still quits at once.
+        self.app.push_screen(ConfirmDialog(
+            f"Quit? {_count(listeners, 'listener')} and {_count(sessions, 'connection')} are "
+            "open and will be closed. (Ctrl+Q quits without asking.)", yes="Quit"), answer)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

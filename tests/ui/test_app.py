@@ -64,12 +64,14 @@ async def test_connect_from_the_ui_and_type_into_the_send_bar():
             session_id = max(app.manager.history)
             assert app.screen.target == ("session", session_id)
             await until(pilot, lambda: cell(app, session_id, "origin") == "client", what="client row")
-            await pilot.press("i")
+            # The cursor is in the send bar at once: "EHLO x" goes to the peer; with the
+            # table focused, its x would have closed the connection instead.
             bar = app.screen.query_one(SendBar)
-            assert app.focused is bar.input
-            await pilot.press(*"hi there", "enter")
-            assert await asyncio.wait_for(received.get(), 5) == b"hi there\n"
-            await until(pilot, lambda: cell(app, session_id, "out") == "9", what="bytes out shown")
+            await until(pilot, lambda: app.focused is bar.input, what="the send bar focused")
+            await pilot.press(*"EHLO x", "enter")
+            assert await asyncio.wait_for(received.get(), 5) == b"EHLO x\n"
+            await until(pilot, lambda: cell(app, session_id, "out") == "7", what="bytes out shown")
+            assert not app.manager.history[session_id].our_fin  # x did not close it
     finally:
         server.close()
         await server.wait_closed()
@@ -197,6 +199,13 @@ async def test_log_views_toggle_and_search():
         assert any("not found" in n.message for n in app._notifications)
         await pilot.press("escape")
         assert not search.display
+        # / again: the last query is there, selected, so typing replaces it and Enter repeats it.
+        await pilot.press("slash")
+        await until(pilot, lambda: app.focused is search, what="search focused again")
+        assert search.value == "absent-word"
+        assert search.selection == (0, len("absent-word")), search.selection
+        await pilot.press(*"haystack")
+        assert search.value == "haystack"
         writer.close()
         await writer.wait_closed()
 
@@ -219,6 +228,32 @@ async def test_stop_listener_asks_when_it_has_connections():
                     what="stopped shown")
         writer.close()
         await writer.wait_closed()
+
+
+async def test_q_asks_first_while_anything_is_open_and_ctrl_q_does_not():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: app.manager.listeners, what="listener")
+        app.screen.query_one(ConnectionsTable).focus()
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog", what="asked")
+        assert "1 listener and 0 connections" in str(app.screen.question)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="back")
+        assert app.is_running and app.manager.listeners
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog", what="asked again")
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="quit")
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: app.manager.listeners, what="listener")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="quit without asking")
+    app = make_app()
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, what="nothing open: quit at once")
 
 
 async def test_help_and_command_palette_list_the_actions():

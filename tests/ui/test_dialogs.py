@@ -12,6 +12,8 @@ from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog, network_w
 from tcpbench.screens.main import MainScreen
 from tcpbench.services.base import Option, ServiceInfo
 from tcpbench.services.echo import EchoService
+from tcpbench.ui_spec import ListenSpec
+from tcpbench.widgets.tables import ConnectionsTable
 from tests.ui.helpers import connect_via_dialog, fill_listener_dialog, make_app, until
 
 
@@ -73,6 +75,19 @@ async def test_open_to_the_network_warning_follows_the_host():
         dialog.query_one("#host", Input).value = "::1"
         await until(pilot, lambda: not warning.display, what="warning hidden")
     assert network_warning("::") and network_warning("192.0.2.1") and not network_warning("127.0.0.2")
+    assert not network_warning("")
+
+
+async def test_an_emptied_host_listens_on_loopback_as_its_placeholder_says():
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        dialog = await fill_listener_dialog(pilot, "echo")
+        dialog.query_one("#host", Input).value = ""
+        assert not dialog.query_one("#warning", Static).display
+        await submit(pilot, "#port")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="started")
+        [listener] = app.manager.listeners.values()
+        assert listener.address[0] == "127.0.0.1"
 
 
 async def test_options_come_from_the_registry_and_dangerous_needs_opt_in(monkeypatch):
@@ -127,6 +142,26 @@ async def test_refused_connect_is_shown_in_the_dialog():
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="cancelled")
         assert not app.manager.sessions
+
+
+async def test_the_connect_dialog_starts_from_the_last_address_that_connected():
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: app.manager.listeners, what="listener")
+        [listener] = app.manager.listeners.values()
+        app.screen.query_one(ConnectionsTable).focus()
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConnectDialog), what="dialog")
+        assert app.screen.query_one("#address", Input).value == "127.0.0.1:"  # nothing yet
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="cancelled")
+        await connect_via_dialog(pilot, f"127.0.0.1:{listener.port}")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="connected")
+        app.screen.query_one(ConnectionsTable).focus()
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConnectDialog), what="dialog again")
+        assert app.screen.query_one("#address", Input).value == f"127.0.0.1:{listener.port}"
+        await pilot.press("escape")
 
 
 async def test_a_list_option_value_may_hold_a_comma_http_header_round_trip():

@@ -71,6 +71,34 @@ async def test_the_log_follows_the_newest_connection_after_an_earlier_one_ended(
         await leave(pilot, writer, second)
 
 
+async def test_a_short_exchange_is_shown_while_an_older_client_stays_open():
+    # The lesson: the teacher's echo client stays open while a student runs the MOTD
+    # example (connect, banner, FIN in a few ms). The log shows the student's exchange,
+    # holds it, then goes back to the open client by itself.
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0), ListenSpec("motd", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: len(app.manager.listeners) == 2, what="both listeners")
+        echo, motd = sorted(app.manager.listeners.values(), key=lambda l: l.id)
+        reader, writer, teacher = await connect(pilot, echo)
+        await say(reader, writer, b"the teacher's line\n")
+        await until(pilot, lambda: shown(app) == teacher, what="the teacher's client shown")
+        student_reader, student_writer = await asyncio.open_connection("127.0.0.1", motd.port)
+        banner = await asyncio.wait_for(student_reader.read(), 5)  # to the server's FIN
+        assert banner
+        student_writer.close()
+        await student_writer.wait_closed()
+        student = max(app.manager.history)
+        await until(pilot, lambda: shown(app) == student, what="the student's exchange shown")
+        await until(pilot, lambda: banner.decode().strip()[:10] in log_text(app),
+                    what="the banner in the log")
+        assert app.manager.history[teacher].state == "open"
+        app.screen.follower.hold = 0.2  # the 8 s hold, shortened for the test
+        await until(pilot, lambda: shown(app) == teacher, what="back to the open client")
+        assert "following the newest" in app.screen.query_one("#log-pane").border_subtitle
+        writer.close()
+        await writer.wait_closed()
+
+
 async def test_a_picked_connection_stays_shown_when_new_ones_arrive():
     app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
     async with app.run_test(size=(120, 35)) as pilot:

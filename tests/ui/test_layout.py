@@ -206,3 +206,18 @@ def _split_hex(body: str) -> tuple[str, str, str]:
     marker = before.index("  ", before.index("< ") if "< " in before else before.index("> "))
     offset = before[:marker].split()[-1]
     return offset, before[marker:].strip(), ascii_part
+
+
+@pytest.mark.parametrize("rows", [24, 40, 60])
+async def test_the_table_panes_grow_with_the_terminal_height(rows):
+    app = make_app()
+    async with app.run_test(size=(120, rows)) as pilot:
+        await pilot.pause()
+        listeners = app.screen.query_one("#listeners-pane").region.height
+        connections = app.screen.query_one("#connections-pane").region.height
+        log = app.screen.query_one("#log-pane").region.height
+        # A fifth of the screen for listeners and a quarter for connections, never below
+        # what shows a header and a few rows; the byte log takes the rest.
+        assert listeners == max(5, rows * 20 // 100), (listeners, rows)
+        assert connections == max(6, rows * 25 // 100), (connections, rows)
+        assert log >= 4
