@@ -9,7 +9,6 @@ import hashlib
 import inspect
 import socket
 import sys
-import threading
 import types
 
 import pytest
@@ -25,15 +24,16 @@ ASYNCIO_DEFAULT_READ = 256 * 1024
 BULK = 48 << 20
 
 
-def _send_in_thread(port: int, payload: bytes, done: threading.Event) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-
-    def push() -> None:
-        sock.sendall(payload)
-        done.set()
-
-    threading.Thread(target=push, daemon=True).start()
-    return sock
+# The bulk peer is another process, as a real one is: a thread of this one shares the GIL
+# with the server (busy-polling, it holds it for long stretches), so the sender fell behind
+# and the reads it made the server see were the GIL's rhythm, not the socket's.
+BULK_SENDER = (
+    "import socket, sys\n"
+    "sock = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=20)\n"
+    "sock.sendall(bytes(range(256)) * (int(sys.argv[2]) // 256))\n"
+    "for line in sys.stdin:\n"  # then one line per line asked for, until stdin ends
+    "    sock.sendall(line.strip().encode() + b'\\r\\n')\n"
+    "sock.close()\n")
 
 
 def _reads_adapt() -> bool:
@@ -52,8 +52,9 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
     manager.subscribe(on_event)
     listener = await manager.start_listener(build_service("discard"))
     payload = bytes(range(256)) * (BULK // 256)
-    done = threading.Event()
-    sock = _send_in_thread(listener.port, payload, done)
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BULK_SENDER, str(listener.port), str(BULK), stdin=asyncio.subprocess.PIPE)
+    assert peer.stdin is not None
     try:
         await wait_until(lambda: sum(sizes) == BULK, 20, "all bytes received")
         session = manager.sessions[next(iter(listener.sessions))]
@@ -70,7 +71,7 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
             assert max(sizes) > ASYNCIO_DEFAULT_READ, max(sizes)
             assert len(sizes) < BULK // ASYNCIO_DEFAULT_READ, len(sizes)
         else:
-            # Served alone, a read that finds a small burst (the sending thread fell
+            # Served alone, a read that finds a small burst (the sender fell
             # behind for a moment) makes the next ones 16 or 32 KiB until a read fills
             # and FIONREAD shows the rest, so the sizes depend on the sender's luck; on
             # average they stay well above READ_SMALL.
@@ -79,12 +80,19 @@ async def test_bulk_reads_grow_past_asyncios_default_and_every_byte_arrives(mana
 
         # A short read brings the request back under the mmap threshold.
         before = len(sizes)
-        sock.sendall(b"ping\r\n")
+        peer.stdin.write(b"ping\n")
+        await peer.stdin.drain()
         await wait_until(lambda: len(sizes) > before, 5, "the short read")
         assert sizes[-1] == 6
         assert session._reader.max_size in (READ_SPLIT, READ_SMALL)  # served alone, or not
     finally:
-        sock.close()
+        peer.stdin.close()
+        try:
+            await asyncio.wait_for(peer.wait(), 10)
+        finally:
+            if peer.returncode is None:
+                peer.kill()
+                await peer.wait()
 
 
 async def test_a_conversation_of_small_reads_never_asks_for_more_than_read_small(
