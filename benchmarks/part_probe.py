@@ -184,9 +184,9 @@ def run(suite: Suite) -> None:
                                   f"{sorted(busy) or 'none'}")
             if label == "mixed":
                 case.notes.append("tcpbench closes each open connection gracefully (FIN, then up to "
-                                  "0.5 s for the peer's, so the kernel never sends RST); a listener "
-                                  "that never accepts never answers that FIN, so those 0.5 s "
-                                  "overlap once; nc closes at once")
+                                  "ten connect round trips, 50 ms to 0.5 s, for the peer's, so the "
+                                  "kernel never sends RST); a listener that never accepts never "
+                                  "answers that FIN, so those waits overlap once; nc closes at once")
             if label == "silent":
                 case.notes.append("nc tries one port after another (1 s each); tcpbench probes "
                                   "up to 100 at once")
