@@ -145,13 +145,27 @@ class TcpBenchApp(App[int]):
             else:
                 self.notify(f"{spec.service} listening on {self.address_formatter(listener.address)}",
                             markup=False)
+        from tcpbench.engine.address import format_address
+
         for spec in self.initial_connect:
             try:
                 await self.manager.open_session(spec.host, spec.port, timeout=self.connect_timeout)
             except ConnectError as exc:
                 self.notify(str(exc), title="--connect failed", severity="error", markup=False)
+            else:
+                self._remember_connect(format_address((spec.host, spec.port)))
         if self.scenario is not None:
             await self._start_scenario(self.scenario)
+            if self.scenario_run is not None and self.scenario_run.sessions:
+                self._remember_connect(format_address(self.scenario_run.sessions[-1].peer))
+
+    def _remember_connect(self, address: str) -> None:
+        """Where the connect dialog starts: an address that connected, however it was opened."""
+        from tcpbench.screens.main import MainScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.last_connect_address = address
 
     async def _start_scenario(self, scenario: Scenario) -> None:
         from tcpbench.scenarios.start import start_scenario

@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from tcpbench.screens.follow import Follower
 from tcpbench.widgets import tables
 from tcpbench.widgets.bytelog import ByteLogView
+from tcpbench.widgets.sendbar import SendBar
 from tcpbench.widgets.tables import ConnectionsTable, ListenersTable
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class LogSelectionScreen(Screen[None]):
             # Not while a key's or click's move is on its way: that move is the pick.
             with table.moving_itself():
                 table.move_cursor(row=table.get_row_index(str(session)), scroll=True)
-        self._show_session(session)
+        self._show_session(session, followed=True)
 
     def _update_log_status(self, log: ByteLogView) -> None:
         title = "Byte log"
@@ -164,12 +165,18 @@ class LogSelectionScreen(Screen[None]):
             if self.follower.session is not None:
                 self._show_session(self.follower.session)
 
-    def _show_session(self, session_id: int) -> None:
+    def _show_session(self, session_id: int, followed: bool = False) -> None:
         if self.log_view != "session":
             return
         if not self.show_all:
             self.query_one(ByteLogView).show(session_id=session_id)
         if self.target != ("session", session_id):
+            if (followed and self.target is not None and self.target[0] == "session"
+                    and self.query_one(SendBar).has_focus_within):
+                # The person is typing to the connection the bar names: a newcomer the log
+                # follows must not take the line (in a workshop, the reply would go to the
+                # wrong student). The bar follows again once it loses focus (Esc).
+                return
             self.target = ("session", session_id)
             self._update_target()
 

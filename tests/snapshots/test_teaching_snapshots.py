@@ -8,8 +8,8 @@ from tests.snapshots.test_snapshots import FIXED_CLOCK, _until, masked, settle
 SCENARIO = '''
 title = "Half-close and reset"
 notes = """
-Students:  nc {raw.addr}
-  Ctrl-D in nc sends FIN ("peer sent FIN").
+Students:  nc -N {raw.host} {raw.port}
+  Ctrl-D in nc -N sends FIN ("peer sent FIN").
 Teacher: f on a row sends our FIN, A an RST.
 Echo on port {echo.port}; a control char \\u001b stays escaped.
 """

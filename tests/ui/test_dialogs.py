@@ -12,7 +12,7 @@ from tcpbench.screens.dialogs import ConnectDialog, NewListenerDialog, network_w
 from tcpbench.screens.main import MainScreen
 from tcpbench.services.base import Option, ServiceInfo
 from tcpbench.services.echo import EchoService
-from tcpbench.ui_spec import ListenSpec
+from tcpbench.ui_spec import ConnectSpec, ListenSpec
 from tcpbench.widgets.tables import ConnectionsTable
 from tests.ui.helpers import connect_via_dialog, fill_listener_dialog, make_app, until
 
@@ -162,6 +162,28 @@ async def test_the_connect_dialog_starts_from_the_last_address_that_connected():
         await until(pilot, lambda: isinstance(app.screen, ConnectDialog), what="dialog again")
         assert app.screen.query_one("#address", Input).value == f"127.0.0.1:{listener.port}"
         await pilot.press("escape")
+
+
+async def test_a_session_opened_by_connect_at_start_is_the_dialogs_last_address():
+    peers: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: peers.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = make_app(connect=[ConnectSpec("127.0.0.1", port)])
+    try:
+        async with app.run_test(size=(100, 40)) as pilot:
+            await until(pilot, lambda: app.manager.sessions, what="--connect opened")
+            await until(pilot, lambda: app.screen.last_connect_address != "127.0.0.1:",
+                        what="remembered")
+            app.screen.query_one(ConnectionsTable).focus()
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ConnectDialog), what="dialog")
+            assert app.screen.query_one("#address", Input).value == f"127.0.0.1:{port}"
+            await pilot.press("escape")
+    finally:
+        for writer in peers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_list_option_value_may_hold_a_comma_http_header_round_trip():

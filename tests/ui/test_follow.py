@@ -99,6 +99,31 @@ async def test_a_short_exchange_is_shown_while_an_older_client_stays_open():
         await writer.wait_closed()
 
 
+async def test_a_newcomer_does_not_take_the_line_being_typed():
+    # A workshop: the teacher types a reply to student A; student B connects before Enter.
+    app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
+    async with app.run_test(size=(120, 35)) as pilot:
+        listener = await started(pilot)
+        reader_a, writer_a, a = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == a, what="following a")
+        app.screen.query_one(ConnectionsTable).focus()
+        await pilot.press("i", *"abc")
+        _, writer_b, b = await connect(pilot, listener)
+        await until(pilot, lambda: shown(app) == b, what="the log follows b")
+        for _ in range(5):  # several table syncs with b the newest
+            app.screen.sync()
+            await pilot.pause()
+        assert app.screen.target == ("session", a)
+        await pilot.press("enter")
+        assert await asyncio.wait_for(reader_a.readline(), 5) == b"abc\n"  # a got it, echoed
+        # Leaving the bar lets its target follow the log again.
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen.target == ("session", b), what="the bar follows b")
+        for writer in (writer_a, writer_b):
+            writer.close()
+            await writer.wait_closed()
+
+
 async def test_a_picked_connection_stays_shown_when_new_ones_arrive():
     app = make_app(listen=[ListenSpec("echo", "127.0.0.1", 0)])
     async with app.run_test(size=(120, 35)) as pilot:
@@ -269,9 +294,11 @@ async def test_the_tables_own_cursor_moves_are_told_from_the_persons():
         table.move_cursor(row=table.get_row_index(str(b)))  # what a key does
         assert len(seen) == 2 and table.person_moves_in_flight == 1
         await until(pilot, lambda: table.person_moves_in_flight == 0, what="the moves handled")
-        # The program's move to a picked nothing; the person's move to b did.
-        assert shown(app) == b
-        assert "picked" in app.screen.query_one("#log-pane").border_subtitle
+        # The program's move to a picked nothing; the person's move to b did. The log's
+        # status line is redrawn at the screen's next sync, not as the move is handled.
+        assert shown(app) == b and not app.screen.follower.following
+        pane = app.screen.query_one("#log-pane")
+        await until(pilot, lambda: "picked" in pane.border_subtitle, what="the status says picked")
         assert not table.highlighted_by_itself(seen[0])  # each is told once, as it arrives
         for writer in (writer_a, writer_b):
             writer.close()

@@ -208,16 +208,33 @@ def _split_hex(body: str) -> tuple[str, str, str]:
     return offset, before[marker:].strip(), ascii_part
 
 
-@pytest.mark.parametrize("rows", [24, 40, 60])
+def pane_heights(app) -> tuple[int, int, int]:
+    return tuple(app.screen.query_one(f"#{pane}-pane").region.height
+                 for pane in ("listeners", "connections", "log"))
+
+
+def panes_fit(heights: tuple[int, int, int], rows: int) -> bool:
+    # The tables take 45% of the height (at least what shows a header and a few rows of
+    # each), connections the larger part; the byte log takes the rest.
+    listeners, connections, log = heights
+    return (listeners + connections == max(11, rows * 45 // 100)
+            and 5 <= listeners <= connections and connections >= 6 and log >= 4)
+
+
+@pytest.mark.parametrize("rows", [24, 30, 40, 60])
 async def test_the_table_panes_grow_with_the_terminal_height(rows):
     app = make_app()
     async with app.run_test(size=(120, rows)) as pilot:
         await pilot.pause()
-        listeners = app.screen.query_one("#listeners-pane").region.height
-        connections = app.screen.query_one("#connections-pane").region.height
-        log = app.screen.query_one("#log-pane").region.height
-        # A fifth of the screen for listeners and a quarter for connections, never below
-        # what shows a header and a few rows; the byte log takes the rest.
-        assert listeners == max(5, rows * 20 // 100), (listeners, rows)
-        assert connections == max(6, rows * 25 // 100), (connections, rows)
-        assert log >= 4
+        assert panes_fit(pane_heights(app), rows), (pane_heights(app), rows)
+
+
+async def test_the_table_panes_follow_a_resized_terminal():
+    # A teacher maximises the window on the projector after starting: the tables grow too.
+    app = make_app()
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.pause()
+        for rows in (60, 40, 30, 24):
+            await pilot.resize_terminal(120, rows)
+            await until(pilot, lambda: panes_fit(pane_heights(app), rows),
+                        what=f"panes sized for {rows} rows")
