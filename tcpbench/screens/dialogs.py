@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static, TextArea
 
 from tcpbench.engine.errors import ConnectError, ListenError
 from tcpbench.screens.blink import apply_blink
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 LOOPBACK_NAMES = ("localhost", "::1", "ip6-localhost")
 DANGER_ID = "danger-opt-in"
+OPTIONS_MAX_ROWS = 20
+"""Rows the service's options get at most before they scroll (fewer on a small terminal)."""
 OPT_IN_OPTIONS = ("allow_exec",)
 """Service options that only confirm a danger; the dialog's opt-in tick sets them."""
 
@@ -146,6 +148,31 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
         await self._show_options(self.service_name)
         self._update_warning(self.initial_host)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_options)
+
+    @on(Collapsible.Expanded)
+    @on(Collapsible.Collapsed)
+    def _limits_toggled(self) -> None:
+        self.call_after_refresh(self._fit_options)
+
+    def _fit_options(self) -> None:
+        # The service's options scroll in the room the rest leaves: on a small terminal
+        # (a projector at 80x24) the error line and the buttons must stay in view, and
+        # an auto-height dialog cannot shrink a child by itself.
+        if not self.is_attached or not self.query("#options"):
+            return  # dismissed before this ran
+        dialog = self.query_one("#dialog")
+        box = self.query_one("#options")
+        used = dialog.styles.border.spacing.height + dialog.styles.padding.height
+        for child in dialog.children:
+            if child is not box and child.display:
+                used += child.outer_size.height + child.styles.margin.height
+        room = int(self.size.height * 0.9) - used
+        fitted = max(3, min(OPTIONS_MAX_ROWS, room))
+        if box.styles.max_height is None or box.styles.max_height.value != fitted:
+            box.styles.max_height = fitted
+
     @property
     def info(self) -> ServiceInfo:
         return SERVICES[self.service_name]
@@ -199,6 +226,7 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
         text = network_warning(host)
         warning.update(text)
         warning.display = bool(text)
+        self.call_after_refresh(self._fit_options)
 
     @on(Select.Changed, "#service")
     async def _service_changed(self, event: Select.Changed) -> None:
@@ -240,6 +268,7 @@ class NewListenerDialog(ModalScreen["Listener | None"]):
 
     def show_error(self, text: str) -> None:
         self.query_one("#error", Static).update(text)
+        self.call_after_refresh(self._fit_options)
 
     async def action_start(self) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
 from textual.widgets import Checkbox, Input, Static, TextArea
 
 from tcpbench.engine.registry import SERVICES
@@ -205,3 +206,22 @@ async def test_a_list_option_value_may_hold_a_comma_http_header_round_trip():
         assert b"X-Workshop: a, b, c" in head, head
         writer.close()
         await writer.wait_closed()
+
+
+def fully_shown(widget, within) -> bool:
+    region = widget.region
+    return region.height > 0 and within.region.contains_region(region)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_on_a_small_terminal_the_listener_dialogs_error_and_buttons_stay_in_view(size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        dialog = await fill_listener_dialog(pilot, "http", port="70000")  # http: many options
+        await submit(pilot, "#port")
+        await until(pilot, lambda: "0 to 65535" in error_text(dialog), what="bad port error")
+        box = dialog.query_one("#dialog")
+        await until(pilot, lambda: fully_shown(dialog.query_one("#error"), box)
+                    and fully_shown(dialog.query_one("#start"), box), what="error and Start in view")
+        assert box.region.bottom <= app.screen.region.bottom
+        await pilot.press("escape")
