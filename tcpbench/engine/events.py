@@ -204,12 +204,18 @@ class SessionClosed(Event):
     """'peer' when the peer's FIN came first, 'us' when ours did."""
     bytes_in: int
     bytes_out: int
+    peer_fin: bool = True
+    """The peer's FIN arrived (False: we sent ours and stopped waiting for it)."""
     kind: ClassVar[str] = "closed"
 
     def explain(self) -> str:
         if self.closed_by == "peer":
             return "closed: the peer sent FIN first, then we closed our side; an orderly close"
-        return "closed: we sent FIN first and the peer closed too (or we stopped waiting); an orderly close, no RST"
+        if not self.peer_fin:
+            return ("closed: we sent FIN first, but the peer never sent its FIN, so we stopped "
+                    "waiting and let go; its side stays in CLOSE_WAIT until its program closes "
+                    "(nc without -N), ours in FIN_WAIT2 for a while; no RST")
+        return "closed: we sent FIN first and the peer closed too; an orderly close, no RST"
 
 
 @dataclass(frozen=True, slots=True)

@@ -434,7 +434,8 @@ class Session(FileSending, ReadFlow, asyncio.Protocol):
             else:
                 self.state = CLOSED
                 self.closed_by = self.closed_by or "peer"
-                self._emit(ev.SessionClosed(now, self.id, self.closed_by, self.bytes_in, self.bytes_out))
+                self._emit(ev.SessionClosed(now, self.id, self.closed_by, self.bytes_in, self.bytes_out,
+                                            self.peer_fin))
         self.ended_at = now
         self.dirty = True
         waiters, self._drain_waiters = self._drain_waiters, None

@@ -130,13 +130,13 @@ def gap_row(at: float, session: int, direction: str, nbytes: int) -> Row:
 
 
 def format_clock(wall: float, utc: bool = True) -> str:
-    """`HH:MM:SS.mmm`, in UTC (the same on every machine) or in local time, as `serve` prints."""
-    seconds = int(wall)
-    millis = int(round((wall - seconds) * 1000))
-    if millis >= 1000:
-        seconds, millis = seconds + 1, millis - 1000
+    """`HH:MM:SS.mmm`, in UTC (the same on every machine) or in local time, as `serve` prints:
+    milliseconds cut, not rounded, as `serve` and the exported transcript cut them, so the
+    three show one event at the same time."""
+    milli = int(wall * 1000)
+    seconds = milli // 1000
     parts = time.gmtime(seconds) if utc else time.localtime(seconds)
-    return time.strftime("%H:%M:%S", parts) + f".{millis:03d}"
+    return time.strftime("%H:%M:%S", parts) + f".{milli - seconds * 1000:03d}"
 
 
 def row_tag(row: Row) -> str:

@@ -69,6 +69,28 @@ async def test_a_peer_fin_after_ours_is_explained_as_the_end(manager: SessionMan
     assert not server_fin.after_our_fin and "keep sending" in server_fin.explain()
 
 
+async def test_a_close_whose_fin_the_peer_never_answers_says_so(manager: SessionManager) -> None:
+    # nc without -N: it reads our FIN but never sends its own. We stop waiting after the
+    # manager's linger (1 s in the fixture) and say that, not "the peer closed too".
+    seen: list[ev.Event] = []
+    manager.subscribe(seen.append)
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        session = await manager.open_session(*server.getsockname()[:2])
+        peer, _ = server.accept()
+        try:
+            session.close()
+            await wait_until(lambda: session.is_finished, 10, "we stopped waiting")
+            [closed] = [e for e in seen if isinstance(e, ev.SessionClosed)]
+            assert closed.closed_by == "us" and not closed.peer_fin
+            assert "never sent its FIN" in closed.explain()
+            assert peer.recv(10) == b""  # it did get our FIN
+        finally:
+            peer.close()
+    finally:
+        server.close()
+
+
 async def test_peer_half_close_and_we_still_send(manager: SessionManager) -> None:
     listener = await manager.start_listener(build_service("raw"))
     reader, writer = await asyncio.open_connection(*listener.address)

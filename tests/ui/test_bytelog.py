@@ -66,9 +66,15 @@ def test_tail_start_builds_exactly_the_last_rows(data, need, mode):
         assert len(record_rows(record, mode, start)) <= need + len(data) // MAX_LINE + 1
 
 
-def test_clock_format_is_utc_and_rounds_millis():
+def test_clock_format_is_utc_and_cuts_millis_as_serve_and_the_transcript_do():
+    from tcpbench.cli.output import _ClockLabel
+    from tcpbench.engine.recorder import _clock
+
     assert format_clock(1_700_000_000.1234) == "22:13:20.123"
-    assert format_clock(59.9996) == "00:01:00.000"
+    assert format_clock(59.9996) == "00:00:59.999"
+    for wall in (1_700_000_000.1239, 1_700_000_047.5899, 59.9996):
+        shown = format_clock(wall, utc=False)
+        assert shown == _ClockLabel()(wall) == _clock(wall), wall
 
 
 def test_event_rows_explain_tcp():
