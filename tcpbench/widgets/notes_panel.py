@@ -17,6 +17,8 @@ from tcpbench.safetext import escape_text
 
 RESERVED_ROWS = 3
 """The totals line above, the send bar and the footer below."""
+FULL_WIDTH_BELOW = 100
+"""Screens narrower than this show the notes across the whole width (N: the workbench)."""
 NOTE_WIDTH = 46
 """Characters per line inside the panel (its width less border and padding); the built-in
 notes are written to fit, so nothing wraps on a projector."""
@@ -36,6 +38,10 @@ class NotesPanel(VerticalScroll):
         border-title-color: $text-accent;
         padding: 0 1;
         display: none;
+    }
+    NotesPanel.-full-width {
+        width: 100%;
+        max-width: 100%;
     }
     NotesPanel:focus-within {
         border: round $accent;
@@ -74,6 +80,10 @@ class NotesPanel(VerticalScroll):
         height = max(3, self.screen.size.height - RESERVED_ROWS)
         if self.styles.height is None or self.styles.height.value != height:
             self.styles.height = height
+        # Beside the tables, a narrow screen (a projector at 80x24) leaves the notes wrapped
+        # in a third of it and the tables without their state column: there the notes take
+        # the whole width, and N switches between them and the workbench.
+        self.set_class(self.screen.size.width < FULL_WIDTH_BELOW, "-full-width")
 
     def show_notes(self, title: str, notes: str, problems: list[str] | None = None) -> None:
         """Fill the panel and show it."""

@@ -155,3 +155,20 @@ async def test_the_workbench_records_every_session_as_it_happens(tmp_path) -> No
     assert (tmp_path / "lesson" / "session-3.rx.bin").read_bytes() == b"student bytes \x00\xff\n"
     assert (tmp_path / "lesson" / "session-3.tx.bin").read_bytes() == b"student bytes \x00\xff\n"
     assert (tmp_path / "lesson" / "session-1.tx.bin").read_bytes() == b"hello, echo\n"
+
+
+async def test_on_a_narrow_screen_the_notes_take_the_whole_width_and_n_shows_the_workbench():
+    app = await lesson_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.screen.query_one(NotesPanel)
+        await until(pilot, lambda: panel.display and panel.has_notes, what="the notes")
+        await until(pilot, lambda: panel.region.width == 80, what="the notes across the width")
+        # Unwrapped: every line of the lesson fits, so the class reads what to type.
+        assert "nc -N 127.0.0.1" in text(app.screen, "#notes-text")
+        await pilot.press("N")
+        assert not panel.display
+        table = app.screen.query_one(ConnectionsTable)
+        await until(pilot, lambda: "state" in table.visible_columns, what="the state column")
+        await pilot.resize_terminal(160, 45)  # a wide screen: beside the workbench again
+        await pilot.press("N")
+        await until(pilot, lambda: panel.display and panel.region.width == 50, what="beside it")
