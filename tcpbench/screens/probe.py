@@ -62,12 +62,22 @@ def address_width(host: str) -> int:
         return 15
 
 
+class SpaceToggles(Checkbox, inherit_bindings=False):
+    """A checkbox that Space ticks; Enter goes on to the form, as the hint says ("Enter
+    runs the probe"), instead of unticking the box just ticked."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
 class ProbeScreen(ModalScreen[None]):
     """Probe TCP ports on a host and explain every outcome; Escape closes it."""
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="probe.close",
                 tooltip="Close the probe (a running probe is cancelled)"),
+        # Reached only from a widget that does not take Enter itself (the banner box):
+        # inputs submit, the Run button presses, the results table selects.
+        Binding("enter", "run", "Run", show=False, id="probe.run"),
     ]
 
     DEFAULT_CSS = """
@@ -145,8 +155,9 @@ class ProbeScreen(ModalScreen[None]):
                 yield Label("concurrency", classes="probe-label next")
                 yield Input(str(DEFAULT_CONCURRENCY), id="probe-concurrency", classes="number",
                             compact=True, tooltip=f"Connects in flight at once (1-{MAX_CONCURRENCY})")
-                yield Checkbox("read banner", id="probe-banner", compact=True,
-                               tooltip="After connecting, show what the service says first")
+                yield SpaceToggles("read banner", id="probe-banner", compact=True,
+                                   tooltip="After connecting, show what the service says first "
+                                           "(Space ticks it)")
             with Horizontal(classes="probe-row"):
                 yield Label("send", classes="probe-label")
                 yield Input("", placeholder="text + CRLF, sent after the banner (\\r \\n \\xNN)",

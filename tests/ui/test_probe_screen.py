@@ -234,3 +234,22 @@ async def test_send_and_concurrency_fields_like_the_cli():
             assert screen.query_one("#probe-banner", Checkbox).value
             assert row["banner"] == "(nothing)\nanswer: hello!\\r\\n"
             assert screen.results[0].answer == b"hello!\r\n"
+
+
+async def test_enter_on_the_banner_box_runs_the_probe_as_the_hint_says():
+    async with SessionManager(linger=1.0) as manager:
+        listener = await manager.start_listener(build_service("motd", {"message": "220 hi"}),
+                                                "127.0.0.1", 0)
+        app = ProbeApp("127.0.0.1", str(listener.port))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(lambda: isinstance(app.screen, ProbeScreen), pilot, what="screen pushed")
+            box = app.screen.query_one("#probe-banner", Checkbox)
+            box.focus()
+            await pilot.press("space")
+            assert box.value
+            await pilot.press("enter")
+            table = app.screen.query_one("#probe-results", DataTable)
+            await wait_for(lambda: table.row_count == 1, pilot, what="the probe ran")
+            assert box.value  # still ticked: Enter ran the form, it did not untick the box
+            await wait_for(lambda: rows(table)[0].get("banner", "").startswith("220 hi"), pilot,
+                           what="the banner read")
