@@ -363,7 +363,9 @@ class ConnectionsTable(_SyncedTable):
 
     def _sync_rows(self, manager: SessionManager, address: AddressFormatter, now: float,
                    opened: list[int] | tuple[int, ...]) -> None:
-        for session_id in opened:
+        # In id order, not event order: our client's id comes before its accepted end's,
+        # which registers first, and rows in event order read "5, 7, 6".
+        for session_id in sorted(opened):
             if session_id not in self._cells:
                 self._live[session_id] = None
         for session_id in manager.sessions:
