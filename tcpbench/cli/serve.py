@@ -2,8 +2,9 @@
 
 The first line on stdout is exactly `listening on HOST:PORT` (the real port), so
 scripts and tests can read the port; with `--json` it is a JSON object like every
-line after it, `{"event": "listening", "address": "HOST:PORT", "port": PORT, ...}`. Lines typed on stdin go to the service as
-operator input (raw: to every client; chat: to the room).
+line after it, `{"event": "listening", "address": "HOST:PORT", "port": PORT, ...}`.
+Lines typed on stdin go to the service as operator input (raw: to every client;
+chat: to the room).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """'What just happened?': one connection's story as a short timeline, every step explained.
 
 The steps come from the session's byte store (the lifecycle events and the
-chunks, in order); runs of chunks in one direction, each within `RUN_GAP` of
+chunks, in order); runs of chunks in one direction, each within `SAME_MOMENT` of
 the one before, become one step ("< 3 chunks, 1.2 KiB"), so a firehose does
 not bury the FIN. The top line is the
 kernel's own view of the connection (`TCP_INFO`), or what became of it after
@@ -26,15 +26,13 @@ from tcpbench.engine import events as ev
 from tcpbench.engine.bytestore import EVENT, RECEIVED
 from tcpbench.engine.tcpinfo import STATE_MEANINGS, leftover_state, tcp_info
 from tcpbench.safetext import escape_bytes, escape_text
+from tcpbench.widgets.bytelog_format import SAME_MOMENT
 
 if TYPE_CHECKING:
     from tcpbench.engine.session import Session
 
 MAX_STEPS = 200
 PREVIEW = 40
-RUN_GAP = 0.5
-"""Chunks in one direction this many seconds apart are separate steps: a person's two
-lines typed seconds apart are two things that happened, each with its own time."""
 RECEIVED_MEANS = "data from the peer: our kernel ACKed it on arrival, then tcpbench read it"
 SENT_MEANS = "our data went out in segments; the peer's kernel ACKs each one it receives"
 
@@ -76,7 +74,7 @@ def timeline(session: Session, max_steps: int = MAX_STEPS) -> list[Step]:
                 continue
             steps.append(_event_step(event, event.at - session.opened_at))
             continue
-        if record.direction != run_dir or record.at - last_at > RUN_GAP:
+        if record.direction != run_dir or record.at - last_at > SAME_MOMENT:
             end_run()
             run_dir, run_at = record.direction, record.at
         last_at = record.at

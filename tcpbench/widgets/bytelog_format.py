@@ -29,10 +29,11 @@ MAX_LINE = 4096
 """Raw bytes per text row at most: a 1 MiB line without LF must not become one 4 MiB strip."""
 
 HEX_WIDTH = 16
-HEX_JOIN_GAP = 0.5
-"""A hex row takes the next chunk's bytes only if it arrived within this many seconds:
-the row shows one time, and keystrokes seconds apart (telnet's character mode) are
-separate moments. Text rows join whatever the gap: a line is read as a line."""
+SAME_MOMENT = 0.5
+"""Chunks in one direction more than this many seconds apart are separate moments: a hex
+row takes the next chunk only within it (the row shows one time, and keystrokes seconds
+apart in telnet's character mode are separate), and so does a step of the W timeline.
+Text rows join whatever the gap: a line is read as a line."""
 HEX_WIDTHS = (16, 8, 4)
 """Bytes per hex row the byte log picks from, widest first, so a row fits the view."""
 
@@ -99,7 +100,7 @@ def continue_row(prev: Row, record: Record, mode: str,
     TCP has no message boundaries: one line often arrives in two reads. When
     `record` carries the very next bytes of `prev`'s session and direction and
     `prev` is unfinished (no LF yet in text mode, under 16 bytes in hex mode and
-    within `HEX_JOIN_GAP` of it),
+    within `SAME_MOMENT` of it),
     returns the completed row and how many bytes of `record` it took; the rest
     is `record_rows(record, mode, start=taken)`. Otherwise None.
     """
@@ -111,7 +112,7 @@ def continue_row(prev: Row, record: Record, mode: str,
     data = record.data
     if mode == HEX:
         room = hex_width - len(payload)
-        if room <= 0 or record.at - at > HEX_JOIN_GAP:
+        if room <= 0 or record.at - at > SAME_MOMENT:
             return None
         take = min(room, len(data))
     else:

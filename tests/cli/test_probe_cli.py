@@ -173,12 +173,22 @@ def test_thousand_closed_ports():
     assert {r["outcome"] for r in records} <= {"refused", "open"}
 
 
-def test_probe_cli_does_not_load_the_ui():
-    code = ("import sys, tcpbench.cli.probe\n"
-            "bad = [m for m in ('textual', 'rich') if m in sys.modules]\n"
-            "assert not bad, bad")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+def loaded_by(imports: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has loaded after `import IMPORTS`."""
+    code = (f"import sys, {imports}\n"
+            f"print(','.join(m for m in {modules!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    return [m for m in done.stdout.strip().split(",") if m]
+
+
+def test_probe_cli_does_not_load_the_ui():
+    assert loaded_by("tcpbench.cli.probe", ("textual", "rich")) == []
+
+
+def test_a_plain_probe_loads_no_tls_code():
+    assert loaded_by("asyncio, tcpbench.cli.probe, tcpbench.engine.probe",
+                     ("tcpbench.engine.probe_tls", "tcpbench.engine.tls", "tcpbench.engine.events")) == []
 
 
 def test_nc_habits_vz_are_accepted_and_change_nothing():

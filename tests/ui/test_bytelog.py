@@ -15,7 +15,7 @@ from tcpbench.engine.manager import SessionManager
 from tcpbench.engine.registry import build_service
 from tcpbench.widgets import bytelog_index
 from tcpbench.widgets.bytelog_index import _tail_start
-from tcpbench.widgets.bytelog_format import (HEX_JOIN_GAP, MAX_LINE, continue_row, format_clock,
+from tcpbench.widgets.bytelog_format import (MAX_LINE, SAME_MOMENT, continue_row, format_clock,
                                              record_rows, row_parts)
 from tests.conftest import wait_until
 from tests.ui.bytelog_app import LogApp, screen_text
@@ -49,7 +49,7 @@ def test_continue_row_completes_unfinished_rows_only():
     assert len(merged[4]) == 16 and taken == 11
     # Seconds apart (keystrokes in telnet's character mode): its own hex row, with its own
     # time; a text line still joins up, as it is read as one line.
-    assert continue_row(("tx", 1.0, 7, 0, b"a"), Record(3, 1.0 + HEX_JOIN_GAP + 0.1, 7, "tx", 1, b"b"),
+    assert continue_row(("tx", 1.0, 7, 0, b"a"), Record(3, 1.0 + SAME_MOMENT + 0.1, 7, "tx", 1, b"b"),
                         "hex") is None
     merged, _ = continue_row(("tx", 1.0, 7, 0, b"a"), Record(3, 9.0, 7, "tx", 1, b"b\n"), "text")
     assert merged == ("tx", 1.0, 7, 0, b"ab\n")

@@ -48,6 +48,12 @@ async def leave(pilot, writer, session_id) -> None:
     await until(pilot, lambda: cell(pilot.app, session_id, "state").startswith("closed"), what="ended shown")
 
 
+async def hang_up(*writers) -> None:
+    for writer in writers:
+        writer.close()
+        await writer.wait_closed()
+
+
 def shown(app) -> int | None:
     return app.screen.query_one(ByteLogView).session_id
 
@@ -95,8 +101,7 @@ async def test_a_short_exchange_is_shown_while_an_older_client_stays_open():
         app.screen.follower.hold = 0.2  # the 8 s hold, shortened for the test
         await until(pilot, lambda: shown(app) == teacher, what="back to the open client")
         assert "following the newest" in app.screen.query_one("#log-pane").border_subtitle
-        writer.close()
-        await writer.wait_closed()
+        await hang_up(writer)
 
 
 async def test_a_newcomer_does_not_take_the_line_being_typed():
@@ -119,9 +124,7 @@ async def test_a_newcomer_does_not_take_the_line_being_typed():
         # Leaving the bar lets its target follow the log again.
         await pilot.press("escape")
         await until(pilot, lambda: app.screen.target == ("session", b), what="the bar follows b")
-        for writer in (writer_a, writer_b):
-            writer.close()
-            await writer.wait_closed()
+        await hang_up(writer_a, writer_b)
 
 
 async def test_a_picked_connection_stays_shown_when_new_ones_arrive():
@@ -154,9 +157,7 @@ async def test_a_picked_connection_stays_shown_when_new_ones_arrive():
         # w: follow the newest again.
         await pilot.press("w")
         await until(pilot, lambda: shown(app) == d, what="following again")
-        for writer in (writer_a, writer_b, writer_c, writer_d):
-            writer.close()
-            await writer.wait_closed()
+        await hang_up(writer_a, writer_b, writer_c, writer_d)
 
 
 async def test_a_workshop_of_five_students_one_after_another_needs_no_key():
@@ -267,9 +268,7 @@ async def test_a_pick_holds_when_the_screen_is_busy_before_the_move_arrives():
             await pilot.pause()
         assert shown(app) == a and table.selected_key == a
         assert "picked" in main.query_one("#log-pane").border_subtitle
-        for writer in (writer_a, writer_b):
-            writer.close()
-            await writer.wait_closed()
+        await hang_up(writer_a, writer_b)
 
 
 async def test_the_tables_own_cursor_moves_are_told_from_the_persons():
@@ -300,6 +299,4 @@ async def test_the_tables_own_cursor_moves_are_told_from_the_persons():
         pane = app.screen.query_one("#log-pane")
         await until(pilot, lambda: "picked" in pane.border_subtitle, what="the status says picked")
         assert not table.highlighted_by_itself(seen[0])  # each is told once, as it arrives
-        for writer in (writer_a, writer_b):
-            writer.close()
-            await writer.wait_closed()
+        await hang_up(writer_a, writer_b)

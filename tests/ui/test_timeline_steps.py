@@ -6,7 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from tcpbench.engine.bytestore import RECEIVED, SENT, ByteStore
-from tcpbench.screens.timeline import RUN_GAP, timeline
+from tcpbench.screens.timeline import timeline
+from tcpbench.widgets.bytelog_format import SAME_MOMENT
 
 OPENED = 1000.0
 
@@ -22,7 +23,7 @@ def session_with(chunks: list[tuple[float, str, bytes]]) -> SimpleNamespace:
 
 def test_a_burst_is_one_step_and_lines_typed_seconds_apart_are_steps_of_their_own():
     burst = [(0.10 + i * 0.001, RECEIVED, b"x" * 100) for i in range(50)]
-    typed = [(3.0, SENT, b"EHLO x\r\n"), (3.0 + RUN_GAP / 2, SENT, b"more\r\n"),
+    typed = [(3.0, SENT, b"EHLO x\r\n"), (3.0 + SAME_MOMENT / 2, SENT, b"more\r\n"),
              (9.0, SENT, b"QUIT\r\n")]
     steps = timeline(session_with(burst + typed))
     assert [(round(s.seconds, 3), s.mark) for s in steps] == [(0.1, "<"), (3.0, ">"), (9.0, ">")]
